@@ -1,0 +1,130 @@
+"""A terminal chat: each line is a message in channel `shell:local`.
+
+Usable by a person at a terminal and by a script through a pipe: lines are handled in
+order, each reply is written as `muse> ...` on its own line, and the shell exits after
+the last reply once input ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TextIO
+
+from core.commands import split_command_line
+from core.events import Message
+from core.reply import Attachment, Sent
+from core.service import Muse
+
+PROMPT = "you> "
+REPLY_PREFIX = "muse> "
+
+
+class ShellReply:
+    def __init__(self, out: TextIO, image_dir: Path, ids: itertools.count[int]) -> None:
+        self.out = out
+        self.image_dir = image_dir
+        self._ids = ids
+
+    def _sent(self, text: str) -> Sent:
+        return Sent((f"shell-{next(self._ids)}",), text)
+
+    async def send(self, text: str, *, ephemeral: bool = False) -> Sent:
+        self.out.write(f"{REPLY_PREFIX}{text}\n")
+        self.out.flush()
+        return self._sent(text)
+
+    async def stream(self, pieces: AsyncIterator[str]) -> Sent:
+        self.out.write(REPLY_PREFIX)
+        self.out.flush()
+        parts: list[str] = []
+        try:
+            async for piece in pieces:
+                parts.append(piece)
+                self.out.write(piece)
+                self.out.flush()
+        finally:
+            self.out.write("\n")
+            self.out.flush()
+        return self._sent("".join(parts))
+
+    async def upload(self, files: list[Attachment], text: str) -> Sent:
+        self.image_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for file in files:
+            path = self.image_dir / file.filename
+            path.write_bytes(file.data)
+            paths.append(str(path.resolve()))
+        lines = [text, *paths] if text else paths
+        return await self.send("\n".join(lines))
+
+
+def _reader_thread(stream: TextIO, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+    # A daemon thread, so a blocked terminal read never holds up exit.
+    for line in iter(stream.readline, ""):
+        loop.call_soon_threadsafe(queue.put_nowait, line)
+    loop.call_soon_threadsafe(queue.put_nowait, None)
+
+
+class ShellAdapter:
+    platform = "shell"
+
+    def __init__(
+        self,
+        muse: Muse,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        image_dir: Path = Path("muse-images"),
+        user: str = "you",
+    ) -> None:
+        self.muse = muse
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.interactive = self.stdin.isatty()
+        self.user = user
+        self.reply = ShellReply(self.stdout, image_dir, itertools.count(1))
+        self._line_ids = itertools.count(1)
+
+    def message(self, text: str) -> Message:
+        return Message(
+            platform="shell",
+            channel="local",
+            author_id=self.user,
+            author_name=self.user,
+            text=text,
+            message_id=f"in-{next(self._line_ids)}",
+            platform_admin=True,  # whoever holds the terminal runs the bot
+            channel_name="local",
+        )
+
+    async def handle_line(self, line: str) -> bool:
+        """Handle one input line; False when the user asked to quit."""
+        text = line.strip()
+        if not text:
+            return True
+        if text in ("/quit", "/exit"):
+            return False
+        if text.startswith("/"):
+            name, args = split_command_line(text)
+            await self.muse.run_command(name, self.message(args), self.reply)
+        else:
+            await self.muse.handle_message(self.message(text), self.reply)
+        return True
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        threading.Thread(target=_reader_thread, args=(self.stdin, loop, queue), daemon=True).start()
+        if self.interactive:
+            self.stdout.write("Muse shell — type a message, /help for commands, Ctrl-D to quit.\n")
+        while True:
+            if self.interactive:
+                self.stdout.write(PROMPT)
+                self.stdout.flush()
+            line = await queue.get()
+            if line is None or not await self.handle_line(line):
+                break

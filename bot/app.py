@@ -1,0 +1,61 @@
+"""Wiring: build the core from config, start the adapters, shut down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from bot.config import Config
+from core.device import DeviceArbiter
+from core.memory import Memory
+from core.policy import Policy
+from core.service import Muse
+from core.text_engine import TextEngine
+from core.tiny_text import build_tiny_text_model, default_tiny_dir
+
+log = logging.getLogger(__name__)
+
+
+async def build_muse(config: Config, *, tiny: bool = False, db: str | None = None) -> Muse:
+    """Load the models and open the database; the caller must `await muse.close()`."""
+    arbiter = DeviceArbiter()
+    text = TextEngine(config.text, arbiter)
+    model = config.text.model
+    if tiny:
+        model = str(await asyncio.to_thread(build_tiny_text_model, default_tiny_dir()))
+        log.warning("using a tiny RANDOM text model: its replies are random words")
+    await text.load(model)
+    memory = await Memory.open(db or config.muse.db)
+    return Muse(
+        memory=memory,
+        text_engine=text,
+        arbiter=arbiter,
+        text_settings=config.text,
+        policy=Policy(config.policy),
+    )
+
+
+def platform_adapters_configured(config: Config) -> list[str]:
+    """Names of the platform adapters whose credentials are present."""
+    return []
+
+
+async def run_shell(config: Config, *, tiny: bool, db: str | None) -> None:
+    from adapters.shell import ShellAdapter
+
+    muse = await build_muse(config, tiny=tiny, db=db)
+    try:
+        await ShellAdapter(muse, image_dir=Path("muse-images")).run()
+    finally:
+        await muse.close()
+
+
+async def run(config: Config, *, tiny: bool, db: str | None) -> None:
+    """Start the configured platform adapters, or the shell when none is configured."""
+    platforms = platform_adapters_configured(config)
+    if not platforms:
+        log.info("no platform tokens configured: starting the terminal chat")
+        await run_shell(config, tiny=tiny, db=db)
+        return
+    raise NotImplementedError(platforms)

@@ -1,0 +1,123 @@
+"""The `muse` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from core.errors import ModelUnavailable
+
+DEFAULT_CONFIG = "muse.toml"
+
+DESCRIPTION = """\
+Muse: a self-hosted generative-content bot for Discord, Slack and your terminal.
+
+  muse run            start the bot (the platforms with tokens configured, else a terminal chat)
+  muse chat           chat with Muse in this terminal
+  muse check-config   validate a config file without starting
+
+Try it offline with a tiny random model (its text is random words; it proves the
+plumbing, not the writing):  muse chat --tiny
+"""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help=f"TOML config file (default: ${'{'}MUSE_CONFIG{'}'} or ./{DEFAULT_CONFIG} if present; "
+        "see config.example.toml)",
+    )
+    parser.add_argument(
+        "--db", metavar="PATH", help="SQLite database (default: [muse] db, muse.db)"
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="use tiny random models built in-process (offline; random text, real plumbing)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="override [muse] log_level",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="muse", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="start the bot on the configured platforms (else the shell)")
+    _common(run)
+    chat = sub.add_parser("chat", help="chat with Muse in this terminal (stdin may be a pipe)")
+    _common(chat)
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("path", metavar="PATH", help="the TOML file to check")
+    return parser
+
+
+def resolve_config_path(arg: str | None) -> str | None:
+    if arg:
+        return arg
+    if os.environ.get("MUSE_CONFIG"):
+        return os.environ["MUSE_CONFIG"]
+    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).exists() else None
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Library chatter stays out of the terminal chat unless asked for.
+    for noisy in ("transformers", "diffusers", "httpx", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(resolve_config_path(args.config))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "check-config":
+            load_config(args.path)
+            print(f"{args.path}: OK")
+            return 0
+        config = _load(args)
+        # The terminal chat keeps the screen for the conversation: warnings and up only.
+        default_level = "warning" if args.command == "chat" else config.muse.log_level
+        setup_logging(args.log_level or default_level)
+        from bot import app
+
+        if args.command == "chat":
+            asyncio.run(app.run_shell(config, tiny=args.tiny, db=args.db))
+        else:
+            asyncio.run(app.run(config, tiny=args.tiny, db=args.db))
+        return 0
+    except ConfigError as exc:
+        print(f"Invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {exc.source}: {problem}", file=sys.stderr)
+        return 2
+    except ModelUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

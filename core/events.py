@@ -1,0 +1,58 @@
+"""The one normalized incoming message every adapter produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def _part(value: str) -> str:
+    # Keys are split on ":"; escape it (and "%") so ids can never collide across levels.
+    escaped = value.replace("%", "%25").replace(":", "%3A")
+    return "%2D" if escaped == "-" else escaped  # "-" alone means "no workspace"
+
+
+def conversation_key(
+    platform: str, workspace: str | None, channel: str, thread: str | None = None
+) -> str:
+    """`platform[:workspace]:channel[:thread]` — the memory key of one conversation.
+
+    Workspace is a Discord guild or Slack team (None for DMs and the shell); thread is a
+    Discord thread id or a Slack `thread_ts`.
+    """
+    parts = [platform]
+    parts.append(_part(workspace) if workspace else "-")
+    parts.append(_part(channel))
+    if thread:
+        parts.append(_part(thread))
+    return ":".join(parts)
+
+
+@dataclass(frozen=True)
+class Message:
+    """An incoming chat message, already translated from the platform's event."""
+
+    platform: str
+    channel: str
+    author_id: str
+    text: str
+    workspace: str | None = None
+    thread: str | None = None
+    author_name: str = ""
+    addressed: bool = True
+    message_id: str | None = None
+    is_dm: bool = False
+    author_is_bot: bool = False
+    # Platform roles of the author (Discord role ids); used by the policy layer.
+    roles: tuple[str, ...] = field(default_factory=tuple)
+    # Set by an adapter when the platform itself says the author administers the space
+    # (Discord "Manage Server", Slack workspace admin, the local shell user).
+    platform_admin: bool = False
+    channel_name: str = ""
+
+    @property
+    def session_id(self) -> str:
+        return conversation_key(self.platform, self.workspace, self.channel, self.thread)
+
+    @property
+    def display_name(self) -> str:
+        return self.author_name or self.author_id

@@ -1,0 +1,213 @@
+"""Durable conversation memory in SQLite (WAL), keyed by conversation key.
+
+All SQL uses parameters; the schema is versioned with `PRAGMA user_version` and
+migrated forward on open.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+# Append only: each entry migrates the schema from version i to i + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conversation TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        author_id TEXT NOT NULL DEFAULT '',
+        author_name TEXT NOT NULL DEFAULT '',
+        content TEXT NOT NULL,
+        platform_message_id TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX messages_by_conversation ON messages (conversation, id);
+    CREATE TABLE personas (
+        conversation TEXT PRIMARY KEY,
+        prompt TEXT NOT NULL,
+        set_by TEXT NOT NULL DEFAULT '',
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE feedback (
+        platform TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        value INTEGER NOT NULL CHECK (value IN (-1, 1)),
+        conversation TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        PRIMARY KEY (platform, message_id, user_id)
+    );
+    """,
+]
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    conversation: str
+    role: str
+    author_id: str
+    author_name: str
+    content: str
+    platform_message_id: str | None
+    created_at: float
+
+
+class Memory:
+    """One aiosqlite connection; aiosqlite runs every statement on its own thread."""
+
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Memory:
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, timeout=30)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        memory = cls(db, path)
+        await memory._migrate()
+        return memory
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"database {self.path} has schema version {version}, newer than this Muse "
+                f"({len(MIGRATIONS)}); upgrade Muse or use another --db"
+            )
+        for target in range(version + 1, len(MIGRATIONS) + 1):
+            # executescript commits first; the version bump rides in the same script.
+            await self._db.executescript(
+                f"BEGIN;\n{MIGRATIONS[target - 1]}\nPRAGMA user_version = {int(target)};\nCOMMIT;"
+            )
+            log.info("database %s migrated to schema version %d", self.path, target)
+
+    @property
+    def schema_version(self) -> int:
+        return len(MIGRATIONS)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def add_message(
+        self,
+        conversation: str,
+        role: str,
+        content: str,
+        *,
+        author_id: str = "",
+        author_name: str = "",
+        platform_message_id: str | None = None,
+        created_at: float | None = None,
+    ) -> int:
+        cur = await self._db.execute(
+            "INSERT INTO messages (conversation, role, author_id, author_name, content,"
+            " platform_message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                conversation,
+                role,
+                author_id,
+                author_name,
+                content,
+                platform_message_id,
+                time.time() if created_at is None else created_at,
+            ),
+        )
+        await self._db.commit()
+        return int(cur.lastrowid or 0)
+
+    async def recent(self, conversation: str, limit: int = 200) -> list[StoredMessage]:
+        """The newest `limit` messages of a conversation, oldest first."""
+        async with self._db.execute(
+            "SELECT * FROM (SELECT * FROM messages WHERE conversation = ? ORDER BY id DESC"
+            " LIMIT ?) ORDER BY id",
+            (conversation, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [StoredMessage(**dict(row)) for row in rows]
+
+    async def forget(self, conversation: str) -> int:
+        cur = await self._db.execute("DELETE FROM messages WHERE conversation = ?", (conversation,))
+        await self._db.commit()
+        return cur.rowcount
+
+    async def find_by_platform_id(self, platform_message_id: str) -> StoredMessage | None:
+        async with self._db.execute(
+            "SELECT * FROM messages WHERE platform_message_id = ? ORDER BY id DESC LIMIT 1",
+            (platform_message_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return StoredMessage(**dict(row)) if row else None
+
+    async def get_persona(self, conversation: str) -> str | None:
+        async with self._db.execute(
+            "SELECT prompt FROM personas WHERE conversation = ?", (conversation,)
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_persona(self, conversation: str, prompt: str, set_by: str) -> None:
+        await self._db.execute(
+            "INSERT INTO personas (conversation, prompt, set_by, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (conversation) DO UPDATE SET prompt = excluded.prompt,"
+            " set_by = excluded.set_by, updated_at = excluded.updated_at",
+            (conversation, prompt, set_by, time.time()),
+        )
+        await self._db.commit()
+
+    async def reset_persona(self, conversation: str) -> bool:
+        cur = await self._db.execute("DELETE FROM personas WHERE conversation = ?", (conversation,))
+        await self._db.commit()
+        return cur.rowcount > 0
+
+    async def add_feedback(
+        self, platform: str, message_id: str, user_id: str, value: int, conversation: str = ""
+    ) -> None:
+        """Record 👍 (1) or 👎 (-1); a user's later reaction replaces the earlier one."""
+        await self._db.execute(
+            "INSERT INTO feedback (platform, message_id, user_id, value, conversation, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, message_id, user_id)"
+            " DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+            (platform, message_id, user_id, value, conversation, time.time()),
+        )
+        await self._db.commit()
+
+    async def remove_feedback(
+        self, platform: str, message_id: str, user_id: str, value: int
+    ) -> None:
+        await self._db.execute(
+            "DELETE FROM feedback WHERE platform = ? AND message_id = ? AND user_id = ?"
+            " AND value = ?",
+            (platform, message_id, user_id, value),
+        )
+        await self._db.commit()
+
+    async def feedback_counts(self, conversation_prefix: str = "") -> tuple[int, int]:
+        """(👍, 👎) counts, optionally for conversations under a key prefix."""
+        async with self._db.execute(
+            "SELECT COALESCE(SUM(value = 1), 0), COALESCE(SUM(value = -1), 0) FROM feedback"
+            " WHERE substr(conversation, 1, length(?)) = ?",
+            (conversation_prefix, conversation_prefix),
+        ) as cur:
+            row = await cur.fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """For feature modules that own their own tables (schedules)."""
+        return self._db

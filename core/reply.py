@@ -1,0 +1,45 @@
+"""What adapters implement so the core can answer: send, stream, upload."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    data: bytes
+    mime: str = "image/png"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the platform made of an outgoing reply."""
+
+    message_ids: tuple[str, ...]
+    text: str = ""
+
+    @property
+    def first_id(self) -> str | None:
+        return self.message_ids[0] if self.message_ids else None
+
+
+class Reply(Protocol):
+    """An adapter's handle for answering one incoming message or command.
+
+    Adapters own platform rules: length limits and splitting, edit pacing, upload limits.
+    """
+
+    async def send(self, text: str, *, ephemeral: bool = False) -> Sent:
+        """Post a complete message (ephemeral where the platform supports it)."""
+        ...
+
+    async def stream(self, pieces: AsyncIterator[str]) -> Sent:
+        """Post text that grows as `pieces` arrive; the final text is exactly their join."""
+        ...
+
+    async def upload(self, files: list[Attachment], text: str) -> Sent:
+        """Post files with a caption."""
+        ...

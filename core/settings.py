@@ -1,0 +1,111 @@
+"""Settings for the core, one dataclass per config section.
+
+Each field carries its documentation and limits in `metadata` ("doc", "min", "max",
+"choices", "env", "secret"); the config loader validates TOML against them and
+`config.example.toml` is checked against them, so rules live in exactly one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_TEXT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Muse, a friendly and concise assistant in a group chat. Messages from people "
+    "start with their name and a colon. Answer the latest message."
+)
+
+
+@dataclass
+class MuseSettings:
+    """[muse] — process-wide settings."""
+
+    db: str = field(
+        default="muse.db", metadata={"doc": "SQLite database file (memory, personas, schedules)"}
+    )
+    log_level: str = field(
+        default="info",
+        metadata={"doc": "log level", "choices": ["debug", "info", "warning", "error"]},
+    )
+
+
+@dataclass
+class TextSettings:
+    """[text] — the chat model and how it generates."""
+
+    model: str = field(
+        default=DEFAULT_TEXT_MODEL,
+        metadata={"doc": "Hugging Face model id or local path of a causal LM with a chat template"},
+    )
+    device: str = field(
+        default="auto", metadata={"doc": "auto (CUDA, then MPS, then CPU), or e.g. cuda:1, cpu"}
+    )
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "doc": "auto = bf16/fp16 on CUDA, fp32 on CPU",
+            "choices": ["auto", "float32", "bfloat16", "float16"],
+        },
+    )
+    system_prompt: str = field(
+        default=DEFAULT_SYSTEM_PROMPT,
+        metadata={"doc": "default persona; /persona set overrides it per channel"},
+    )
+    max_new_tokens: int = field(
+        default=512, metadata={"doc": "longest reply, in tokens", "min": 1, "max": 32768}
+    )
+    prompt_tokens: int = field(
+        default=3072,
+        metadata={
+            "doc": "token budget for persona + history + new message; oldest turns drop first",
+            "min": 64,
+            "max": 1_000_000,
+        },
+    )
+    trim_chunk_turns: int = field(
+        default=8,
+        metadata={
+            "doc": "history is trimmed this many turns at a time, so the prompt prefix "
+            "stays stable (and cacheable) across turns",
+            "min": 1,
+            "max": 1000,
+        },
+    )
+    temperature: float = field(
+        default=0.7, metadata={"doc": "sampling temperature; 0 = greedy", "min": 0.0, "max": 5.0}
+    )
+    top_p: float = field(
+        default=0.9, metadata={"doc": "nucleus sampling threshold", "min": 0.01, "max": 1.0}
+    )
+    history_messages: int = field(
+        default=200,
+        metadata={"doc": "most stored messages read back per prompt", "min": 0, "max": 100000},
+    )
+
+
+@dataclass
+class PolicySettings:
+    """[policy] — who may do what. Ids are written "platform:id", e.g. "discord:1234"."""
+
+    admins: list[str] = field(
+        default_factory=list,
+        metadata={"doc": 'users allowed admin commands, e.g. ["discord:80351110224678912"]'},
+    )
+    admin_roles: list[str] = field(
+        default_factory=list,
+        metadata={"doc": 'roles whose members are admins, e.g. ["discord:123456789012345678"]'},
+    )
+    blocked_users: list[str] = field(
+        default_factory=list, metadata={"doc": "users Muse ignores, same form as admins"}
+    )
+    allowed_channels: list[str] = field(
+        default_factory=list,
+        metadata={"doc": 'if set, Muse only answers in these channels ("slack:C0123")'},
+    )
+    platform_admins_are_admins: bool = field(
+        default=True,
+        metadata={
+            "doc": "people the platform says administer the space (Discord Manage Server, "
+            "Slack workspace admins, the local shell user) count as admins"
+        },
+    )

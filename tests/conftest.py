@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from core.device import DeviceArbiter
+from core.memory import Memory
+from core.service import Muse
+from core.settings import TextSettings
+from core.text_engine import TextEngine
+from core.tiny_text import build_tiny_text_model
+
+
+@pytest.fixture(scope="session")
+def tiny_text_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    return build_tiny_text_model(root / "tiny-text-v1")
+
+
+@pytest.fixture
+def text_settings(tiny_text_dir: Path) -> TextSettings:
+    return TextSettings(model=str(tiny_text_dir), max_new_tokens=12, temperature=0.0)
+
+
+@pytest.fixture
+async def text_engine(text_settings: TextSettings) -> AsyncIterator[TextEngine]:
+    arbiter = DeviceArbiter()
+    engine = TextEngine(text_settings, arbiter)
+    await engine.load()
+    yield engine
+    await arbiter.close()
+
+
+@pytest.fixture
+async def memory(tmp_path: Path) -> AsyncIterator[Memory]:
+    mem = await Memory.open(tmp_path / "muse.db")
+    yield mem
+    await mem.close()
+
+
+@pytest.fixture
+async def muse(text_engine: TextEngine, memory: Memory, text_settings: TextSettings) -> Muse:
+    return Muse(
+        memory=memory,
+        text_engine=text_engine,
+        arbiter=text_engine.arbiter,
+        text_settings=text_settings,
+    )

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from core.service import Muse
+from tests.helpers import RecordingReply, msg
+
+
+async def test_chat_reply_is_streamed_and_stored(muse: Muse) -> None:
+    reply = RecordingReply()
+    await muse.handle_message(msg("hello there", author="ann"), reply)
+    stored = await muse.memory.recent(msg("x").session_id)
+    assert [(m.role, m.author_name) for m in stored] == [("user", "ann"), ("assistant", "Muse")]
+    assert stored[1].content == reply.last == "".join(reply.pieces[0])
+
+
+async def test_persona_admin_only(muse: Muse) -> None:
+    reply = RecordingReply()
+    await muse.run_command("persona", msg("set You are a pirate."), reply)
+    assert reply.last == "Only admins can use /persona set and /persona reset."
+    assert reply.ephemeral[-1] is True
+    await muse.run_command("persona", msg("set You are a pirate.", platform_admin=True), reply)
+    await muse.run_command("persona", msg("show"), reply)
+    assert reply.last == "Persona (custom): You are a pirate."
+
+
+async def test_forget_clears_only_this_conversation(muse: Muse) -> None:
+    reply = RecordingReply()
+    await muse.handle_message(msg("one", channel="a"), reply)
+    await muse.handle_message(msg("two", channel="b"), reply)
+    await muse.run_command("forget", msg("", channel="a"), reply)
+    assert reply.last == "Forgot this conversation (2 messages)."
+    assert await muse.memory.recent(msg("", channel="a").session_id) == []
+    assert len(await muse.memory.recent(msg("", channel="b").session_id)) == 2
+
+
+async def test_unknown_command_and_bot_authors(muse: Muse) -> None:
+    reply = RecordingReply()
+    await muse.run_command("nope", msg(""), reply)
+    assert reply.last.startswith("unknown command /nope; known commands: /forget, /help")
+    assert await muse.handle_message(msg("hi", author_is_bot=True), reply) is None
+
+
+async def test_engine_fault_becomes_apology_with_error_id(muse: Muse, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    def boom(seq):  # type: ignore[no-untyped-def]
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(muse.text_engine, "_step", boom)
+    reply = RecordingReply()
+    await muse.handle_message(msg("hello"), reply)
+    assert reply.last.startswith("Sorry, something went wrong on my side (error id ")
+    error_id = reply.last.split("error id ")[1].rstrip(").")
+    assert any(error_id in r.getMessage() and r.exc_info for r in caplog.records)
+    stored = await muse.memory.recent(msg("").session_id)
+    assert [m.role for m in stored] == ["user"]  # no half reply stored as complete
+    monkeypatch.undo()
+    await muse.handle_message(msg("again"), reply)  # and it keeps serving
+    assert len(await muse.memory.recent(msg("").session_id)) == 3

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_config, render_example
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    return err.value.problems
+
+
+def test_defaults_without_a_file() -> None:
+    config = load_config(None)
+    assert config.text.model.startswith("Qwen/Qwen2.5")
+    assert config.muse.db == "muse.db"
+
+
+def test_example_file_is_current_and_valid() -> None:
+    example = ROOT / "config.example.toml"
+    assert example.read_text() == render_example(), "run `make example-config`"
+    load_config(example)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[text]\ntemperature = 9\n", "[text] temperature = 9: must be a number from 0.0 to 5.0"),
+        ('[text]\nmax_new_tokens = "lots"\n', "[text] max_new_tokens = 'lots': must be an integer"),
+        ("[text]\nmax_new_tokens = 0\n", "must be an integer from 1 to 32768"),
+        ("[text]\nmax_new_tokens = true\n", "[text] max_new_tokens = True: must be an integer"),
+        ('[text]\ndtype = "int8"\n', "must be one of 'auto', 'float32', 'bfloat16', 'float16'"),
+        ("[text]\nmodle = 'x'\n", "[text] modle: unknown key; known keys are: model,"),
+        ("[txet]\n", "[txet]: unknown section"),
+        ("[policy]\nadmins = [1, 2]\n", "[policy] admins = [1, 2]: must be a list of strings"),
+        ('[policy]\nadmins = "discord:1"\n', "must be a list of strings"),
+        ("[muse]\ndb = 3\n", "[muse] db = 3: must be a string"),
+        ("text = 1\n", "text: must be a [text] table"),
+        ("[text\n", "not valid TOML"),
+    ],
+)
+def test_each_invalid_value_has_its_message(tmp_path: Path, text: str, expected: str) -> None:
+    found = problems(tmp_path, text)
+    assert any(expected in p for p in found), found
+
+
+def test_every_problem_reported_at_once(tmp_path: Path) -> None:
+    found = problems(tmp_path, "[text]\ntemperature = -1\ntop_p = 2\nfoo = 1\n")
+    assert len(found) == 3
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_check_config_command(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text("[text]\ntemperature = 0.2\n")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[text]\ntemperature = 'hot'\ntop_p = 3\n")
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "check-config", str(good)], capture_output=True, text=True
+    )
+    assert ok.returncode == 0 and "OK" in ok.stdout
+    fail = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "check-config", str(bad)], capture_output=True, text=True
+    )
+    assert fail.returncode == 2
+    assert "2 problem(s)" in fail.stderr
+    assert "temperature = 'hot'" in fail.stderr and "top_p = 3" in fail.stderr
+    assert "Traceback" not in fail.stderr

@@ -1,0 +1,70 @@
+"""The terminal chat as a user runs it: a subprocess, lines in, replies out, memory on disk."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from adapters.shell import REPLY_PREFIX
+
+
+def run_shell(lines: list[str], db: Path, tiny_root: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MUSE_TINY_DIR": str(tiny_root), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--tiny", "--db", str(db)],
+        input="".join(f"{line}\n" for line in lines),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        cwd=db.parent,
+    )
+
+
+def rows(db: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT conversation, role, content FROM messages ORDER BY id"
+        ).fetchall()
+
+
+def test_two_messages_two_replies_and_memory_survives_restart(
+    tmp_path: Path, tiny_text_dir: Path
+) -> None:
+    db = tmp_path / "muse.db"
+    first = run_shell(["hello muse", "tell me a story"], db, tiny_text_dir.parent)
+    assert first.returncode == 0, first.stderr
+    replies = [line for line in first.stdout.splitlines() if line.startswith(REPLY_PREFIX)]
+    assert len(replies) == 2
+    stored = rows(db)
+    assert [(c, r) for c, r, _ in stored] == [
+        ("shell:-:local", "user"),
+        ("shell:-:local", "assistant"),
+    ] * 2
+    assert stored[0][2] == "hello muse" and stored[2][2] == "tell me a story"
+    # The stored replies are exactly what was printed.
+    assert [REPLY_PREFIX + s[2] for s in stored if s[1] == "assistant"] == replies
+
+    second = run_shell(["and another"], db, tiny_text_dir.parent)
+    assert second.returncode == 0, second.stderr
+    after = rows(db)
+    assert after[:4] == stored  # the first exchange is still there after a restart
+    assert after[4][1:] == ("user", "and another") and after[5][1] == "assistant"
+
+
+def test_commands_work_through_the_pipe(tmp_path: Path, tiny_text_dir: Path) -> None:
+    db = tmp_path / "muse.db"
+    done = run_shell(
+        ["hi", "/forget", "/persona set You are a pirate.", "/persona show", "/nope"],
+        db,
+        tiny_text_dir.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Forgot this conversation (2 messages)." in out
+    assert "Persona (custom): You are a pirate." in out
+    assert "unknown command /nope" in out
+    assert rows(db) == []
