@@ -43,3 +43,27 @@ class Reply(Protocol):
     async def upload(self, files: list[Attachment], text: str) -> Sent:
         """Post files with a caption."""
         ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an unprompted post goes (a scheduled post): platform + channel [+ thread]."""
+
+    platform: str
+    channel: str
+    workspace: str | None = None
+    thread: str | None = None
+
+
+class Outbound(Protocol):
+    """An adapter's way to post without an incoming message (scheduled posts)."""
+
+    platform: str
+
+    async def open(self, target: Target) -> Reply:
+        """A Reply posting into `target`; raises UserError if Muse cannot post there."""
+        ...
+
+    async def channel_name(self, target: Target) -> str:
+        """A human name for the channel (for prompt templates)."""
+        ...

@@ -15,7 +15,7 @@ from core.events import Message
 from core.memory import Memory
 from core.policy import Policy
 from core.prompt import Turn, build_prompt
-from core.reply import Reply, Sent
+from core.reply import Outbound, Reply, Sent
 from core.settings import PolicySettings, TextSettings
 from core.text_engine import GenerationSettings, TextEngine
 
@@ -36,6 +36,8 @@ class Muse:
     image_engine: Any = None
     image_settings: Any = None
     commands: CommandRegistry = field(default_factory=CommandRegistry)
+    # Filled by adapters as they start: platform name -> outbound poster.
+    outbounds: dict[str, Outbound] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from core import chat_commands
