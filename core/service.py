@@ -17,7 +17,7 @@ from core.policy import Policy
 from core.prompt import Turn, build_prompt
 from core.reply import Outbound, Reply, Sent
 from core.settings import PolicySettings, TextSettings
-from core.text_engine import GenerationSettings, TextEngine
+from core.text_engine import TextEngine, generation_settings
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ class Muse:
         collected: list[str] = []
 
         async def pieces() -> AsyncIterator[str]:
-            gen = GenerationSettings.from_settings(self.text_settings)
-            async for piece in self.text_engine.stream(prompt.ids, gen):
+            gen = generation_settings(self.text_settings)
+            async for piece in self.text_engine.stream(prompt.ids, gen, cache_key=key):
                 collected.append(piece)
                 yield piece
 

@@ -77,6 +77,22 @@ class TextSettings:
     top_p: float = field(
         default=0.9, metadata={"doc": "nucleus sampling threshold", "min": 0.01, "max": 1.0}
     )
+    max_batch_size: int = field(
+        default=16,
+        metadata={
+            "doc": "most concurrent replies decoded together in one forward pass (1 = one at a time)",
+            "min": 1,
+            "max": 256,
+        },
+    )
+    prefix_cache_mb: int = field(
+        default=512,
+        metadata={
+            "doc": "memory for per-conversation KV caches reused across turns (0 = off)",
+            "min": 0,
+            "max": 1_000_000,
+        },
+    )
     history_messages: int = field(
         default=200,
         metadata={"doc": "most stored messages read back per prompt", "min": 0, "max": 100000},

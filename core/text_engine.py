@@ -1,54 +1,39 @@
-"""Chat generation with a Hugging Face causal LM, streamed, off the event loop.
+"""Chat generation with a Hugging Face causal LM: batched, cached, streamed, off the loop.
 
-Each request is a `Sequence` that advances one decode step at a time as a job on the
-DeviceArbiter. Concurrent requests interleave step by step, so none waits for another
-to finish; the step function is where requests get batched into one forward pass and
-where a conversation's KV cache is kept across turns.
+Requests queue as `Sequence`s. A runner task on the event loop alternates two kinds of
+device jobs on the DeviceArbiter: *admit* (prefill newly arrived requests, reusing their
+conversation's cached prefix, and merge them into the running batch) and *decode* (one
+forward pass for every running request). So a new request joins at the next step
+boundary instead of waiting for a long reply to finish, and each reply streams to its
+own queue as tokens come out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, LogitsProcessorList
-from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
+from core import kv
+from core.batch import Batch, GenerationSettings, Sequence, sample
 from core.device import DeviceArbiter, pick_device, pick_dtype
 from core.errors import ModelUnavailable
+from core.prefix_cache import PrefixCache
 from core.settings import TextSettings
 
+__all__ = ["GenerationSettings", "TextEngine", "generation_settings"]
+
 log = logging.getLogger(__name__)
+_END = object()
 
 
-@dataclass(frozen=True)
-class GenerationSettings:
-    max_new_tokens: int = 256
-    temperature: float = 0.7
-    top_p: float = 0.9
-    seed: int | None = None
-
-    @classmethod
-    def from_settings(cls, s: TextSettings) -> GenerationSettings:
-        return cls(s.max_new_tokens, s.temperature, s.top_p)
-
-
-@dataclass
-class Sequence:
-    """One request's state between decode steps (touched only on the device thread)."""
-
-    prompt_ids: list[int]
-    gen: GenerationSettings
-    generated: list[int] = field(default_factory=list)
-    cache: Any = None
-    next_input: torch.Tensor | None = None
-    done: bool = False
-    emitted: str = ""
-    generator: torch.Generator | None = None
+def generation_settings(s: TextSettings) -> GenerationSettings:
+    return GenerationSettings(s.max_new_tokens, s.temperature, s.top_p)
 
 
 def model_unavailable(model: str, key: str, exc: BaseException) -> ModelUnavailable:
@@ -72,10 +57,17 @@ class TextEngine:
         self.dtype = pick_dtype(self.device, settings.dtype)
         self.model_name = settings.model
         self.eos_ids: set[int] = set()
+        self.max_batch = settings.max_batch_size
+        self.prefix_cache = PrefixCache(settings.prefix_cache_mb * 2**20)
+        self._pending: deque[Sequence] = deque()
+        self._batch: Batch | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self.forward_passes = 0  # prefill + decode calls, for tests and benchmarks
+
+    # -- loading --------------------------------------------------------------------------
 
     async def load(self, model: str | None = None) -> None:
-        name = model or self.settings.model
-        await asyncio.to_thread(self._load, name)
+        await asyncio.to_thread(self._load, model or self.settings.model)
 
     def _load(self, name: str) -> None:
         try:
@@ -90,61 +82,196 @@ class TextEngine:
         self.model = lm.to(self.device).eval()
         self.tokenizer = tokenizer
         self.model_name = name
+        self.prefix_cache.clear()  # caches from another model are meaningless
+        self._batch = Batch(self.model, self.device)
         eos = lm.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         if tokenizer.eos_token_id is not None:
             self.eos_ids.add(tokenizer.eos_token_id)
+        if not kv.supports(DynamicCache(config=lm.config)):
+            log.warning("%s uses cache layers Muse cannot merge: no batching or prefix reuse", name)
+            self.max_batch = 1
+            self.prefix_cache.max_bytes = 0
         log.info("text model %s loaded on %s (%s)", name, self.device, self.dtype)
 
-    async def stream(self, prompt_ids: list[int], gen: GenerationSettings) -> AsyncIterator[str]:
-        """Yield the reply's text in pieces as tokens are produced."""
-        seq = Sequence(list(prompt_ids), gen)
+    # -- public API -----------------------------------------------------------------------
+
+    async def stream(
+        self, prompt_ids: list[int], gen: GenerationSettings, cache_key: str | None = None
+    ) -> AsyncIterator[str]:
+        """Yield the reply's text in pieces as tokens are produced.
+
+        `cache_key` (a conversation key) lets the next turn of that conversation reuse
+        this turn's KV cache. Stopping iteration cancels the request at the next step.
+        """
+        seq = Sequence(list(prompt_ids), gen, cache_key)
         if gen.temperature > 0:
             seq.generator = torch.Generator(device=self.device)
             if gen.seed is not None:
                 seq.generator.manual_seed(gen.seed)
             else:
                 seq.generator.seed()
+        self._pending.append(seq)
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.get_running_loop().create_task(self._run(), name="muse-text")
         try:
-            while not seq.done:
-                await self.arbiter.run("text", self._step, seq)
-                piece = self._new_text(seq)
-                if piece:
-                    yield piece
+            while True:
+                item = await seq.out.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
         finally:
-            seq.cache = None  # free the KV cache promptly, even when the reader stops early
+            seq.cancelled = True
+
+    def forget(self, cache_key: str) -> None:
+        """Drop a conversation's cached prefix (after /forget or a persona change)."""
+        self.prefix_cache.invalidate(cache_key)
+
+    @property
+    def running(self) -> int:
+        return len(self._batch) if self._batch is not None else 0
+
+    # -- the runner (event loop side) ----------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._batch is not None, "load() first"
+        while self._pending or len(self._batch):
+            room = self.max_batch - len(self._batch)
+            arrivals = []
+            while self._pending and len(arrivals) < room:
+                seq = self._pending.popleft()
+                if not seq.cancelled:
+                    arrivals.append(seq)
+            if arrivals:
+                await self._job(arrivals, self._admit, arrivals)
+            if len(self._batch):
+                await self._job(list(self._batch.rows), self._decode)
+
+    async def _job(self, affected: list[Sequence], fn: Any, *args: Any) -> None:
+        try:
+            events = await self.arbiter.run("text", fn, *args)
+        except Exception as exc:
+            log.warning("text generation step failed: %r", exc)
+            assert self._batch is not None
+            failed = set(affected) | set(self._batch.rows)
+            self._batch = Batch(self.model, self.device)  # its cache may be half-updated
+            for seq in failed:
+                seq.out.put_nowait(exc)
+            return
+        for seq, piece, done in events:
+            if piece:
+                seq.out.put_nowait(piece)
+            if done:
+                seq.out.put_nowait(_END)
+
+    # -- device jobs (device thread) -----------------------------------------------------
 
     @torch.inference_mode()
-    def _step(self, seq: Sequence) -> None:
-        if seq.cache is None:
-            seq.cache = DynamicCache(config=self.model.config)
-            inputs = torch.tensor([seq.prompt_ids], device=self.device)
-        else:
-            inputs = seq.next_input
-        out = self.model(input_ids=inputs, past_key_values=seq.cache, use_cache=True)
-        token = self._sample(seq, out.logits[:, -1, :])
-        seq.generated.append(token)
-        seq.next_input = torch.tensor([[token]], device=self.device)
+    def _admit(self, arrivals: list[Sequence]) -> list[tuple[Sequence, str, bool]]:
+        """Prefill arrivals (cached prefix first), sample their first token, join the batch."""
+        assert self._batch is not None
+        events = []
+        cold: list[Sequence] = []
+        for seq in arrivals:
+            cache, reuse = (None, 0)
+            if seq.cache_key and self.prefix_cache.max_bytes:
+                cache, reuse = self.prefix_cache.take(seq.cache_key, seq.prompt_ids)
+            if cache is None:
+                cold.append(seq)
+                continue
+            seq.reused_tokens = reuse
+            new = seq.prompt_ids[reuse:]
+            positions = torch.arange(reuse, len(seq.prompt_ids), device=self.device)
+            logits = self._forward(torch.tensor([new], device=self.device), cache, positions[None])
+            mask = torch.ones((1, kv.length(cache)), dtype=torch.long, device=self.device)
+            events += self._first_tokens([seq], logits, cache, mask)
+        if cold:
+            events += self._prefill_padded(cold)
+        return events
+
+    def _prefill_padded(self, seqs: list[Sequence]) -> list[tuple[Sequence, str, bool]]:
+        width = max(len(s.prompt_ids) for s in seqs)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.tensor(
+            [[pad] * (width - len(s.prompt_ids)) + s.prompt_ids for s in seqs], device=self.device
+        )
+        mask = torch.tensor(
+            [[0] * (width - len(s.prompt_ids)) + [1] * len(s.prompt_ids) for s in seqs],
+            dtype=torch.long,
+            device=self.device,
+        )
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.model.config)
+        logits = self._forward(ids, cache, positions, mask)
+        return self._first_tokens(seqs, logits, cache, mask)
+
+    def _forward(
+        self,
+        ids: torch.Tensor,
+        cache: DynamicCache,
+        positions: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        self.forward_passes += 1
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        return out.logits[:, -1, :]
+
+    def _first_tokens(
+        self, seqs: list[Sequence], logits: torch.Tensor, cache: DynamicCache, mask: torch.Tensor
+    ) -> list[tuple[Sequence, str, bool]]:
+        assert self._batch is not None
+        events = []
+        for i, seq in enumerate(seqs):
+            seq.generated.append(sample(seq, logits[i : i + 1]))
+            events.append(self._emit(seq))
+        self._batch.add(seqs, cache, mask)
+        self._retire([s for s in seqs if s.done])
+        return events
+
+    @torch.inference_mode()
+    def _decode(self) -> list[tuple[Sequence, str, bool]]:
+        assert self._batch is not None
+        self._retire([s for s in self._batch.rows if s.cancelled])
+        if not len(self._batch):
+            return []
+        self.forward_passes += 1
+        tokens = self._batch.step()
+        events = []
+        for seq, token in zip(list(self._batch.rows), tokens, strict=True):
+            seq.generated.append(token)
+            events.append(self._emit(seq))
+        self._retire([s for s in self._batch.rows if s.done])
+        return events
+
+    def _retire(self, leaving: list[Sequence]) -> None:
+        """Take finished rows out of the batch, keeping their caches for the next turn."""
+        assert self._batch is not None
+        for seq in leaving:
+            if seq.cache_key and not seq.cancelled and self.prefix_cache.max_bytes:
+                # The cache holds every token but the last sampled one (never fed back).
+                covered = seq.prompt_ids + seq.generated[:-1]
+                self.prefix_cache.put(seq.cache_key, covered, self._batch.row_cache(seq))
+        self._batch.remove(leaving)
+
+    def _emit(self, seq: Sequence) -> tuple[Sequence, str, bool]:
+        token = seq.generated[-1]
         if token in self.eos_ids or len(seq.generated) >= seq.gen.max_new_tokens:
             seq.done = True
-
-    def _sample(self, seq: Sequence, logits: torch.Tensor) -> int:
-        if seq.gen.temperature <= 0:
-            return int(logits.argmax(dim=-1).item())
-        warpers = LogitsProcessorList(
-            [TemperatureLogitsWarper(seq.gen.temperature), TopPLogitsWarper(seq.gen.top_p)]
-        )
-        ids = torch.tensor([seq.prompt_ids + seq.generated], device=self.device)
-        scores = warpers(ids, logits.float())
-        probs = torch.softmax(scores, dim=-1)
-        return int(torch.multinomial(probs, 1, generator=seq.generator).item())
-
-    def _new_text(self, seq: Sequence) -> str:
         ids = [t for t in seq.generated if t not in self.eos_ids]
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         # Hold back a half-decoded multi-byte character until its other bytes arrive.
         if text.endswith("\ufffd") and not seq.done:
-            return ""
+            return seq, "", False
         piece = text[len(seq.emitted) :] if text.startswith(seq.emitted) else ""
-        seq.emitted = text if piece or text.startswith(seq.emitted) else seq.emitted
-        return piece
+        if piece:
+            seq.emitted = text
+        return seq, piece, seq.done

@@ -39,8 +39,11 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
-    vocab = {token: i for i, token in enumerate(SPECIAL + sorted(set(_WORDS)))}
+def build_tiny_tokenizer(vocab_size: int = 0) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer; `vocab_size` pads it with made-up words (for benchmarks)."""
+    words = SPECIAL + sorted(set(_WORDS))
+    words += [f"w{i}" for i in range(max(0, vocab_size - len(words)))]
+    vocab = {token: i for i, token in enumerate(words)}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     # Specials are matched before pre-tokenization, so the ChatML markers stay whole.
     core.pre_tokenizer = pre_tokenizers.Sequence(

@@ -40,10 +40,10 @@ async def test_unknown_command_and_bot_authors(muse: Muse) -> None:
 
 
 async def test_engine_fault_becomes_apology_with_error_id(muse: Muse, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
-    def boom(seq):  # type: ignore[no-untyped-def]
+    def boom(*args):  # type: ignore[no-untyped-def]
         raise RuntimeError("model exploded")
 
-    monkeypatch.setattr(muse.text_engine, "_step", boom)
+    monkeypatch.setattr(muse.text_engine, "_forward", boom)
     reply = RecordingReply()
     await muse.handle_message(msg("hello"), reply)
     assert reply.last.startswith("Sorry, something went wrong on my side (error id ")

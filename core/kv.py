@@ -1,0 +1,89 @@
+"""Tensor surgery on transformers' DynamicCache for batching and prefix reuse.
+
+Rows of a batch are left-padded to a common length; an attention mask marks the pads.
+Only plain full-attention layers are supported (what Llama/Qwen2-style models use);
+`supports()` tells the engine when to fall back to one request at a time.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+
+def supports(cache: DynamicCache) -> bool:
+    return all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
+def length(cache: DynamicCache) -> int:
+    return cache.get_seq_length()
+
+
+def _pad(t: torch.Tensor, n: int) -> torch.Tensor:
+    if n == 0:
+        return t
+    pad = t.new_zeros((*t.shape[:2], n, t.shape[3]))
+    return torch.cat([pad, t], dim=2)
+
+
+def _set(cache: DynamicCache, kv: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    for layer, (k, v) in zip(cache.layers, kv, strict=True):
+        layer.keys, layer.values = k, v
+
+
+def _pairs(cache: DynamicCache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def merge(
+    a: DynamicCache, mask_a: torch.Tensor, b: DynamicCache, mask_b: torch.Tensor
+) -> torch.Tensor:
+    """Append b's rows to a (in place), left-padding the shorter; returns the merged mask."""
+    la, lb = mask_a.shape[1], mask_b.shape[1]
+    target = max(la, lb)
+    merged = [
+        (
+            torch.cat([_pad(ka, target - la), _pad(kb, target - lb)], dim=0),
+            torch.cat([_pad(va, target - la), _pad(vb, target - lb)], dim=0),
+        )
+        for (ka, va), (kb, vb) in zip(_pairs(a), _pairs(b), strict=True)
+    ]
+    _set(a, merged)
+    pad_a = mask_a.new_zeros((mask_a.shape[0], target - la))
+    pad_b = mask_b.new_zeros((mask_b.shape[0], target - lb))
+    return torch.cat([torch.cat([pad_a, mask_a], 1), torch.cat([pad_b, mask_b], 1)], 0)
+
+
+def select(cache: DynamicCache, mask: torch.Tensor, rows: list[int]) -> torch.Tensor:
+    """Keep only `rows` (in place) and drop columns that are padding in every kept row."""
+    index = torch.tensor(rows, device=mask.device)
+    mask = mask.index_select(0, index)
+    live = mask.any(dim=0).nonzero()
+    start = int(live[0]) if len(live) else mask.shape[1]
+    _set(
+        cache,
+        [
+            (k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:])
+            for k, v in _pairs(cache)
+        ],
+    )
+    return mask[:, start:]
+
+
+def extract_row(cache: DynamicCache, mask: torch.Tensor, row: int, config: object) -> DynamicCache:
+    """A batch-1 copy of one row without its padding (for the prefix cache)."""
+    start = int(mask[row].nonzero()[0])
+    out = DynamicCache(config=config)  # type: ignore[arg-type]
+    for layer, (k, v) in zip(out.layers, _pairs(cache), strict=True):
+        layer.update(k[row : row + 1, :, start:].clone(), v[row : row + 1, :, start:].clone())
+    return out
+
+
+def crop(cache: DynamicCache, keep: int) -> None:
+    """Keep the first `keep` positions."""
+    _set(cache, [(k[:, :, :keep], v[:, :, :keep]) for k, v in _pairs(cache)])
+
+
+def nbytes(cache: DynamicCache) -> int:
+    return sum(k.numel() * k.element_size() * 2 for k, _ in _pairs(cache) if k is not None)
