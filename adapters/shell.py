@@ -52,6 +52,10 @@ class ShellReply:
             self.out.flush()
         return self._sent("".join(parts))
 
+    async def status(self, text: str) -> None:
+        self.out.write(f"… {text}\n")
+        self.out.flush()
+
     async def upload(self, files: list[Attachment], text: str) -> Sent:
         self.image_dir.mkdir(parents=True, exist_ok=True)
         paths = []

@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.config import Config
 from core.device import DeviceArbiter
 from core.memory import Memory
+from core.moderation import Moderator
 from core.policy import Policy
 from core.service import Muse
 from core.text_engine import TextEngine
@@ -33,6 +34,8 @@ async def build_muse(config: Config, *, tiny: bool = False, db: str | None = Non
         arbiter=arbiter,
         text_settings=config.text,
         policy=Policy(config.policy),
+        limits=config.limits,
+        moderator=Moderator(config.moderation),
     )
 
 

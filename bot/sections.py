@@ -6,7 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.settings import MuseSettings, PolicySettings, TextSettings
+from core.moderation import validate_rules
+from core.quotas import parse_role_multipliers
+from core.settings import (
+    LimitSettings,
+    ModerationRule,
+    MuseSettings,
+    PolicySettings,
+    PrivacySettings,
+    TextSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -17,8 +26,19 @@ class Section:
     validate: Callable[[Any], list[str]] | None = None
 
 
+def _check_limits(limits: LimitSettings) -> list[str]:
+    try:
+        parse_role_multipliers(limits.role_multipliers)
+    except ValueError as exc:
+        return [f"[limits] role_multipliers: {exc}"]
+    return []
+
+
 SECTIONS: dict[str, Section] = {
     "muse": Section(MuseSettings),
     "text": Section(TextSettings),
     "policy": Section(PolicySettings),
+    "limits": Section(LimitSettings, validate=_check_limits),
+    "privacy": Section(PrivacySettings),
+    "moderation": Section(ModerationRule, is_list=True, validate=validate_rules),
 }

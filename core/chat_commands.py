@@ -56,6 +56,12 @@ async def stats_command(ctx: CommandContext, args: str) -> None:
     await ctx.reply.send(f"Feedback here: 👍 {up} · 👎 {down}")
 
 
+async def cancel_command(ctx: CommandContext, args: str) -> None:
+    count = ctx.muse.cancel_requests(ctx.message)
+    text = f"Cancelling {count} request(s) of yours." if count else "You have nothing to cancel."
+    await ctx.reply.send(text, ephemeral=True)
+
+
 def register(registry: CommandRegistry) -> None:
     registry.add("help", help_command, "list commands")
     registry.add("forget", forget_command, "clear this conversation's memory")
@@ -66,3 +72,4 @@ def register(registry: CommandRegistry) -> None:
         usage="show | set <prompt> | reset",
     )
     registry.add("stats", stats_command, "👍/👎 feedback counts for this workspace")
+    registry.add("cancel", cancel_command, "cancel your pending or running requests")

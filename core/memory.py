@@ -45,6 +45,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (platform, message_id, user_id)
     );
     """,
+    # 2: per-user daily usage for quotas.
+    """
+    CREATE TABLE usage (
+        day TEXT NOT NULL,
+        user TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        PRIMARY KEY (day, user, kind)
+    );
+    """,
 ]
 
 

@@ -44,6 +44,10 @@ class Reply(Protocol):
         """Post files with a caption."""
         ...
 
+    async def status(self, text: str) -> None:
+        """Show a transient status (place in line); each call replaces the previous one."""
+        ...
+
 
 @dataclass(frozen=True)
 class Target:

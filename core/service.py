@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.admission import Admission, Ticket
 from core.commands import CommandContext, CommandRegistry
 from core.device import DeviceArbiter
 from core.errors import UserError
 from core.events import Message
 from core.memory import Memory
+from core.moderation import Moderator
 from core.policy import Policy
 from core.prompt import Turn, build_prompt
+from core.quotas import Quotas
 from core.reply import Outbound, Reply, Sent
-from core.settings import PolicySettings, TextSettings
+from core.settings import LimitSettings, PolicySettings, TextSettings
 from core.text_engine import TextEngine, generation_settings
 
 log = logging.getLogger(__name__)
+POSITION_POLL_SECONDS = 2.0
 
 
 def new_error_id() -> str:
@@ -33,11 +39,14 @@ class Muse:
     arbiter: DeviceArbiter
     text_settings: TextSettings = field(default_factory=TextSettings)
     policy: Policy = field(default_factory=lambda: Policy(PolicySettings()))
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    moderator: Moderator = field(default_factory=Moderator)
     image_engine: Any = None
     image_settings: Any = None
     commands: CommandRegistry = field(default_factory=CommandRegistry)
     # Filled by adapters as they start: platform name -> outbound poster.
     outbounds: dict[str, Outbound] = field(default_factory=dict)
+    closing: bool = False
 
     def __post_init__(self) -> None:
         from core import chat_commands
@@ -47,6 +56,40 @@ class Muse:
             from core import image_commands
 
             image_commands.register(self.commands)
+        self.admission = Admission(self.limits.queue_depth, self.text_settings.max_batch_size)
+        self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
+
+    # -- fair use ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def work(self, msg: Message, reply: Reply, kind: str) -> AsyncIterator[Ticket]:
+        """Admit one unit of GPU work: limits, queue depth, place-in-line updates, /cancel.
+
+        Raises UserError (over a limit, busy, shutting down) before any work starts.
+        """
+        if self.closing:
+            raise UserError("I'm shutting down for a moment; please ask again shortly.")
+        await self.quotas.admit(msg, kind)
+        ticket = self.admission.enter(kind, Quotas.user_key(msg))
+        watcher = asyncio.create_task(self._report_position(ticket, reply))
+        try:
+            yield ticket
+        finally:
+            watcher.cancel()
+            self.admission.leave(ticket)
+
+    async def _report_position(self, ticket: Ticket, reply: Reply) -> None:
+        last = None
+        while ticket.started is None:
+            wait = self.admission.estimated_wait(ticket)
+            place = self.admission.position(ticket)
+            if wait >= self.limits.notify_wait_seconds and place != last:
+                last = place
+                await reply.status(f"You're #{place} in line — about {wait:.0f} s.")
+            await asyncio.sleep(POSITION_POLL_SECONDS)
+
+    def cancel_requests(self, msg: Message) -> int:
+        return self.admission.cancel_user(Quotas.user_key(msg))
 
     # -- chat -----------------------------------------------------------------------------
 
@@ -61,21 +104,35 @@ class Muse:
         if not text:
             return await reply.send("You mentioned me without a message — what should I say?")
         key = msg.session_id
+        try:
+            self.moderator.check_prompt(text, key)
+            async with self.work(msg, reply, "text") as ticket:
+                return await self._answer(msg, reply, text, ticket)
+        except UserError as exc:
+            return await reply.send(str(exc), ephemeral=True)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.closing or task is None or not task.cancelling():
+                raise
+            task.uncancel()  # a user's /cancel: this task carries on to say so
+            return await reply.send("Cancelled.", ephemeral=True)
+        except Exception:
+            return await self._apologize(reply, "reply to %s in %s", msg.message_id, key)
+
+    async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
+        key = msg.session_id
         history = [
             Turn(m.role, m.content, m.author_name)
             for m in await self.memory.recent(key, self.text_settings.history_messages)
         ]
-        try:
-            prompt = build_prompt(
-                self.text_engine.tokenizer,
-                await self.persona_for(key),
-                history,
-                Turn("user", text, msg.display_name),
-                self.text_settings.prompt_tokens,
-                self.text_settings.trim_chunk_turns,
-            )
-        except UserError as exc:
-            return await reply.send(str(exc))
+        prompt = build_prompt(
+            self.text_engine.tokenizer,
+            await self.persona_for(key),
+            history,
+            Turn("user", text, msg.display_name),
+            self.text_settings.prompt_tokens,
+            self.text_settings.trim_chunk_turns,
+        )
         # Stored before generating: a crash mid-reply must not lose what the user said.
         await self.memory.add_message(
             key,
@@ -86,25 +143,30 @@ class Muse:
             platform_message_id=msg.message_id,
         )
         collected: list[str] = []
+        tokens = 0
 
         async def pieces() -> AsyncIterator[str]:
+            nonlocal tokens
             gen = generation_settings(self.text_settings)
             async for piece in self.text_engine.stream(prompt.ids, gen, cache_key=key):
+                if ticket.started is None:
+                    self.admission.start(ticket)
+                tokens += 1
+                yield piece
+
+        async def moderated() -> AsyncIterator[str]:
+            async for piece in self.moderator.filter_stream(pieces(), key):
                 collected.append(piece)
                 yield piece
 
         try:
-            sent = await reply.stream(pieces())
-        except Exception:
-            return await self._apologize(reply, "reply to %s in %s", msg.message_id, key)
+            sent = await reply.stream(moderated())
+        finally:
+            await self.quotas.record(msg, "text", tokens)
         final = "".join(collected)
         if final:
             await self.memory.add_message(
-                key,
-                "assistant",
-                final,
-                author_name="Muse",
-                platform_message_id=sent.first_id,
+                key, "assistant", final, author_name="Muse", platform_message_id=sent.first_id
             )
         return sent
 
@@ -119,6 +181,12 @@ class Muse:
             await command.handler(CommandContext(self, msg, reply), msg.text)
         except UserError as exc:
             await reply.send(str(exc), ephemeral=True)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.closing or task is None or not task.cancelling():
+                raise
+            task.uncancel()
+            await reply.send("Cancelled.", ephemeral=True)
         except Exception:
             await self._apologize(reply, "command /%s in %s", name, msg.session_id)
 

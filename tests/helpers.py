@@ -37,6 +37,11 @@ class RecordingReply:
         self.ephemeral.append(False)
         return Sent((f"r{next(_ids)}",), text)
 
+    statuses: list[str] = field(default_factory=list)
+
+    async def status(self, text: str) -> None:
+        self.statuses.append(text)
+
     @property
     def last(self) -> str:
         return self.sent[-1]

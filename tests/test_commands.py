@@ -35,7 +35,7 @@ async def test_forget_clears_only_this_conversation(muse: Muse) -> None:
 async def test_unknown_command_and_bot_authors(muse: Muse) -> None:
     reply = RecordingReply()
     await muse.run_command("nope", msg(""), reply)
-    assert reply.last.startswith("unknown command /nope; known commands: /forget, /help")
+    assert reply.last.startswith("unknown command /nope; known commands: /cancel, /forget")
     assert await muse.handle_message(msg("hi", author_is_bot=True), reply) is None
 
 
