@@ -86,6 +86,23 @@ class Moderator:
                 text = c.pattern.sub(REDACTED, text)
         return text
 
+    def _stable_cut(self, raw: str) -> int:
+        """A cut at a space, HOLD_BACK before the end, outside every redaction match."""
+        cut = raw.rfind(" ", 0, max(0, len(raw) - HOLD_BACK))
+        spans = [
+            m.span()
+            for c in self.rules
+            if c.rule.action == "redact" and c.rule.applies_to != "prompt"
+            for m in c.pattern.finditer(raw)
+        ]
+        moved = True
+        while moved and cut > 0:
+            moved = False
+            for start, end in spans:
+                if start < cut < end:
+                    cut, moved = raw.rfind(" ", 0, start + 1), True
+        return cut
+
     @property
     def active(self) -> bool:
         return bool(self.rules)
@@ -107,7 +124,7 @@ class Moderator:
         async for piece in pieces:
             raw += piece
             self.check_output(raw, where)
-            cut = raw.rfind(" ", 0, max(0, len(raw) - HOLD_BACK))
+            cut = self._stable_cut(raw)
             if cut <= 0:
                 continue
             stable = self.redact(raw[:cut])

@@ -83,7 +83,7 @@ class Muse:
         while ticket.started is None:
             wait = self.admission.estimated_wait(ticket)
             place = self.admission.position(ticket)
-            if wait >= self.limits.notify_wait_seconds and place != last:
+            if wait > 0 and wait >= self.limits.notify_wait_seconds and place != last:
                 last = place
                 await reply.status(f"You're #{place} in line — about {wait:.0f} s.")
             await asyncio.sleep(POSITION_POLL_SECONDS)

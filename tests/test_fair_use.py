@@ -1,0 +1,130 @@
+"""Queue depth, places in line, /cancel, per-user rates and daily budgets."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from core.quotas import Quotas, until_reset
+from core.service import Muse
+from core.settings import LimitSettings
+from tests.helpers import RecordingReply, msg
+
+
+def with_limits(muse: Muse, **changes: object) -> Muse:
+    limits = dataclasses.replace(LimitSettings(), **changes)  # type: ignore[arg-type]
+    return Muse(
+        memory=muse.memory,
+        text_engine=muse.text_engine,
+        arbiter=muse.arbiter,
+        text_settings=muse.text_settings,
+        limits=limits,
+    )
+
+
+async def test_rate_limit_refusal_says_when_to_retry(muse: Muse) -> None:
+    m = with_limits(muse, requests_per_minute=2)
+    reply = RecordingReply()
+    for _ in range(3):
+        await m.handle_message(msg("hi", author="ann"), reply)
+    assert reply.sent[-1].startswith("Slow down a little: at most 2 requests a minute.")
+    assert "Try again in" in reply.sent[-1] and reply.ephemeral[-1]
+    await m.handle_message(msg("hi", author="bob"), reply)  # others are not affected
+    assert not reply.sent[-1].startswith("Slow down")
+
+
+async def test_daily_budget_refusal_says_when_it_resets(muse: Muse) -> None:
+    m = with_limits(muse, daily_tokens=3, requests_per_minute=0)
+    reply = RecordingReply()
+    await m.handle_message(msg("hi"), reply)  # uses up to 12 tokens: over budget
+    await m.handle_message(msg("again"), reply)
+    assert reply.last.startswith("You've used today's budget of 3 tokens of replies.")
+    assert "resets at 00:00 UTC (in " in reply.last
+    # The usage is durable: a new Muse on the same database refuses too.
+    m2 = with_limits(muse, daily_tokens=3, requests_per_minute=0)
+    await m2.handle_message(msg("and again"), reply)
+    assert reply.last.startswith("You've used today's budget")
+
+
+async def test_admins_unlimited_and_roles_raise_limits(muse: Muse) -> None:
+    m = with_limits(muse, requests_per_minute=1, role_multipliers=["test:vip=3"])
+    reply = RecordingReply()
+    for _ in range(3):
+        await m.handle_message(msg("hi", author="boss", platform_admin=True), reply)
+    assert not any(s.startswith("Slow down") for s in reply.sent)
+    for _ in range(3):
+        await m.handle_message(msg("hi", author="v", roles=("vip",)), reply)
+    assert not any(s.startswith("Slow down") for s in reply.sent)
+    await m.handle_message(msg("hi", author="v", roles=("vip",)), reply)
+    assert reply.last.startswith("Slow down a little: at most 3 requests a minute.")
+
+
+def test_until_reset_text() -> None:
+    assert until_reset(86400 * 3 + 3600 * 22 + 60 * 30) == "00:00 UTC (in 1 h 30 min)"
+
+
+async def test_full_queue_answers_busy_at_once(muse: Muse) -> None:
+    m = with_limits(muse, queue_depth=2, requests_per_minute=0)
+    m.text_engine.eos_ids = set()
+    m.text_settings = dataclasses.replace(m.text_settings, max_new_tokens=30)
+    replies = [RecordingReply() for _ in range(5)]
+    await asyncio.gather(
+        *(m.handle_message(msg("hi", author=f"u{i}"), r) for i, r in enumerate(replies))
+    )
+    busy = [r for r in replies if r.last.startswith("I'm busy right now (2 requests in line)")]
+    assert len(busy) == 3
+    assert m.admission.busy_refusals == 3
+    stored = await m.memory.recent(msg("").session_id, 100)
+    assert sum(1 for s in stored if s.role == "user") == 2  # refused requests stored nothing
+
+
+async def test_place_in_line_is_reported(muse: Muse) -> None:
+    m = with_limits(muse, notify_wait_seconds=0.0, requests_per_minute=0)
+    m.admission.concurrency["text"] = 1
+    m.text_engine.max_batch = 1
+    m.text_engine.eos_ids = set()
+    replies = [RecordingReply() for _ in range(3)]
+    await asyncio.gather(
+        *(m.handle_message(msg("hi", author=f"u{i}"), r) for i, r in enumerate(replies))
+    )
+    assert replies[2].statuses and replies[2].statuses[0].startswith("You're #")
+    assert " in line — about " in replies[2].statuses[0]
+    assert not replies[0].statuses
+
+
+async def test_cancel_stops_a_running_reply(muse: Muse) -> None:
+    m = with_limits(muse, requests_per_minute=0)
+    m.text_engine.eos_ids = set()
+    m.text_settings = dataclasses.replace(m.text_settings, max_new_tokens=5000)
+    reply = RecordingReply()
+    task = asyncio.create_task(m.handle_message(msg("write a lot", author="ann"), reply))
+    while m.text_engine.running == 0:
+        await asyncio.sleep(0.01)
+    other = RecordingReply()
+    await m.run_command("cancel", msg("", author="ann"), other)
+    assert other.last == "Cancelling 1 request(s) of yours."
+    await asyncio.wait_for(task, 30)
+    assert reply.last == "Cancelled."
+    for _ in range(50):
+        if m.text_engine.running == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert m.text_engine.running == 0  # the GPU work was freed
+    stored = await m.memory.recent(msg("").session_id)
+    assert [s.role for s in stored] == ["user"]  # no partial reply stored as complete
+    await m.run_command("cancel", msg("", author="ann"), other)
+    assert other.last == "You have nothing to cancel."
+
+
+@pytest.mark.parametrize("bad", [["vip=3"], ["discord:1=lots"]])
+def test_role_multiplier_format_checked(bad: list[str]) -> None:
+    from core.quotas import parse_role_multipliers
+
+    with pytest.raises(ValueError, match="platform:role=factor"):
+        parse_role_multipliers(bad)
+
+
+def test_user_key_includes_platform() -> None:
+    assert Quotas.user_key(msg("", author="1")) == "test:1"

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from core.moderation import REDACTED, Moderator, validate_rules
+from core.service import Muse
+from core.settings import ModerationRule
+from tests.helpers import RecordingReply, msg
+
+RULES = [
+    ModerationRule(
+        id="no-spam", words=["buy now", "casino"], applies_to="prompt", message="No ads here."
+    ),
+    ModerationRule(id="phone", regex=r"\+?\d[\d -]{7,}\d", applies_to="output", action="redact"),
+]
+
+
+def test_prompt_rule_refuses_with_its_message() -> None:
+    mod = Moderator(RULES)
+    with pytest.raises(Exception, match="No ads here."):
+        mod.check_prompt("Best CASINO in town")
+    mod.check_prompt("casinos are a word, not the word")  # whole words only
+
+
+async def test_stream_redaction_matches_full_redaction() -> None:
+    mod = Moderator(RULES)
+    text = "call me at +1 555 123 4567 tomorrow, or at 555-987-6543 " * 5
+
+    async def pieces():  # type: ignore[no-untyped-def]
+        for i in range(0, len(text), 3):
+            yield text[i : i + 3]
+
+    out = "".join([p async for p in mod.filter_stream(pieces())])
+    assert out == mod.redact(text)
+    assert "555" not in out and REDACTED in out
+
+
+async def test_refusal_in_chat_logs_rule_id_not_text(muse: Muse, caplog) -> None:  # type: ignore[no-untyped-def]
+    muse.moderator = Moderator(RULES)
+    reply = RecordingReply()
+    with caplog.at_level(logging.INFO):
+        await muse.handle_message(msg("buy now please"), reply)
+    assert reply.last == "No ads here."
+    infos = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert any("no-spam" in line for line in infos)
+    assert not any("buy now" in line for line in infos)
+    assert await muse.memory.recent(msg("").session_id) == []
+
+
+def test_bad_rules_are_config_errors() -> None:
+    problems = validate_rules([ModerationRule(id="x", regex="(unclosed"), ModerationRule()])
+    assert any("regex '(unclosed' is invalid" in p for p in problems)
+    assert any("needs an id" in p for p in problems)
+    assert any("needs words or a regex" in p for p in problems)
