@@ -100,7 +100,9 @@ async def test_cancel_stops_a_running_reply(muse: Muse) -> None:
     m.text_settings = dataclasses.replace(m.text_settings, max_new_tokens=5000)
     reply = RecordingReply()
     task = asyncio.create_task(m.handle_message(msg("write a lot", author="ann"), reply))
-    while m.text_engine.running == 0:
+    for _ in range(3000):  # until the reply is being generated
+        if m.text_engine.running:
+            break
         await asyncio.sleep(0.01)
     other = RecordingReply()
     await m.run_command("cancel", msg("", author="ann"), other)

@@ -19,7 +19,7 @@ RULES = [
 
 def test_prompt_rule_refuses_with_its_message() -> None:
     mod = Moderator(RULES)
-    with pytest.raises(Exception, match="No ads here."):
+    with pytest.raises(Exception, match=r"No ads here\."):
         mod.check_prompt("Best CASINO in town")
     mod.check_prompt("casinos are a word, not the word")  # whole words only
 
