@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot import secrets
 from bot.config import Config, ConfigError, load_config
 from core.errors import ModelUnavailable
 
@@ -59,6 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
     _common(chat)
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path", metavar="PATH", help="the TOML file to check")
+    export = sub.add_parser("export", help="print one conversation's stored messages as JSON")
+    export.add_argument(
+        "--conversation",
+        required=True,
+        metavar="KEY",
+        help="conversation key, e.g. discord:<guild>:<channel>",
+    )
+    export.add_argument("--config", metavar="PATH", help="config file (for [muse] db)")
+    export.add_argument("--db", metavar="PATH", help="SQLite database")
+    purge = sub.add_parser("purge", help="delete a user's messages, feedback and usage")
+    purge.add_argument(
+        "--user",
+        required=True,
+        metavar="PLATFORM:ID",
+        help="e.g. discord:80351110224678912 or slack:U0123ABC",
+    )
+    purge.add_argument("--config", metavar="PATH", help="config file (for [muse] db)")
+    purge.add_argument("--db", metavar="PATH", help="SQLite database")
     return parser
 
 
@@ -85,6 +104,24 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(resolve_config_path(args.config))
 
 
+def _data_request(args: argparse.Namespace, db: str) -> int:
+    from bot import privacy
+
+    if not Path(db).exists():
+        print(f"no database at {db} (use --db)", file=sys.stderr)
+        return 2
+    if args.command == "export":
+        print(asyncio.run(privacy.export_conversation(db, args.conversation)))
+        return 0
+    try:
+        counts = asyncio.run(privacy.purge_user(db, args.user))
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(", ".join(f"{n} {table} rows deleted" for table, n in counts.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -97,9 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.path}: OK")
             return 0
         config = _load(args)
+        if args.command in ("export", "purge"):
+            return _data_request(args, args.db or config.muse.db)
         # The terminal chat keeps the screen for the conversation: warnings and up only.
         default_level = "warning" if args.command == "chat" else config.muse.log_level
         setup_logging(args.log_level or default_level)
+        secrets.install(secrets.collect_secrets(config.sections))
         from bot import app
 
         if args.command == "chat":

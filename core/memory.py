@@ -217,6 +217,41 @@ class Memory:
             row = await cur.fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
+    async def export(self, conversation: str) -> list[dict[str, object]]:
+        """Every stored message of a conversation, oldest first (for data requests)."""
+        async with self._db.execute(
+            "SELECT * FROM messages WHERE conversation = ? ORDER BY id", (conversation,)
+        ) as cur:
+            return [dict(row) for row in await cur.fetchall()]
+
+    async def purge_user(self, platform: str, user_id: str) -> dict[str, int]:
+        """Delete everything a user wrote or gave on one platform; returns counts per table."""
+        prefix = f"{platform}:"
+        statements = {
+            "messages": (
+                "DELETE FROM messages WHERE author_id = ? AND role = 'user'"
+                " AND substr(conversation, 1, length(?)) = ?",
+                (user_id, prefix, prefix),
+            ),
+            "feedback": (
+                "DELETE FROM feedback WHERE platform = ? AND user_id = ?",
+                (platform, user_id),
+            ),
+            "usage": ("DELETE FROM usage WHERE user = ?", (f"{platform}:{user_id}",)),
+        }
+        counts = {}
+        for table, (sql, params) in statements.items():
+            cur = await self._db.execute(sql, params)
+            counts[table] = cur.rowcount
+        await self._db.commit()
+        return counts
+
+    async def prune(self, older_than: float) -> int:
+        """Delete messages created before `older_than` (a Unix time)."""
+        cur = await self._db.execute("DELETE FROM messages WHERE created_at < ?", (older_than,))
+        await self._db.commit()
+        return cur.rowcount
+
     @property
     def connection(self) -> aiosqlite.Connection:
         """For feature modules that own their own tables (schedules)."""
