@@ -7,7 +7,10 @@ import logging
 from pathlib import Path
 
 from bot.config import Config
+from bot.lifecycle import serve
+from bot.privacy import prune_old
 from core.device import DeviceArbiter
+from core.loop_monitor import LoopMonitor
 from core.memory import Memory
 from core.moderation import Moderator
 from core.policy import Policy
@@ -44,13 +47,32 @@ def platform_adapters_configured(config: Config) -> list[str]:
     return []
 
 
+async def housekeeping(muse: Muse, config: Config) -> None:
+    """Daily chores while the bot runs: retention pruning."""
+    while True:
+        pruned = await prune_old(muse.memory, config.privacy.retention_days)
+        if pruned:
+            log.info(
+                "retention: pruned %d message(s) older than %d days",
+                pruned,
+                config.privacy.retention_days,
+            )
+        await asyncio.sleep(86400)
+
+
 async def run_shell(config: Config, *, tiny: bool, db: str | None) -> None:
     from adapters.shell import ShellAdapter
 
     muse = await build_muse(config, tiny=tiny, db=db)
+    monitor = LoopMonitor()
+    monitor.start()
+    chores = asyncio.create_task(housekeeping(muse, config))
     try:
-        await ShellAdapter(muse, image_dir=Path("muse-images")).run()
+        shell = ShellAdapter(muse, image_dir=Path("muse-images"))
+        await serve(muse, [shell.run()], config.muse.shutdown_timeout_seconds)
     finally:
+        chores.cancel()
+        await monitor.stop()
         await muse.close()
 
 

@@ -33,6 +33,8 @@ class Admission:
         # Moving averages of service time per kind, for wait estimates.
         self.avg_seconds = {"text": 5.0, "image": 5.0}
         self.busy_refusals = 0
+        self.idle = asyncio.Event()  # set while nothing is queued or running
+        self.idle.set()
 
     def __len__(self) -> int:
         return len(self._tickets)
@@ -46,6 +48,7 @@ class Admission:
             )
         ticket = Ticket(kind, user, next(self._seq), asyncio.current_task())
         self._tickets.append(ticket)
+        self.idle.clear()
         return ticket
 
     def start(self, ticket: Ticket) -> None:
@@ -54,6 +57,8 @@ class Admission:
     def leave(self, ticket: Ticket) -> None:
         if ticket in self._tickets:
             self._tickets.remove(ticket)
+        if not self._tickets:
+            self.idle.set()
         if ticket.started is not None:
             took = time.monotonic() - ticket.started
             self.avg_seconds[ticket.kind] = 0.8 * self.avg_seconds[ticket.kind] + 0.2 * took
@@ -72,6 +77,12 @@ class Admission:
         if running + pos <= slots:
             return 0.0
         return (running + pos - slots) / slots * self.avg_seconds[ticket.kind] + 0.0
+
+    def cancel_all(self) -> int:
+        for ticket in self._tickets:
+            if ticket.task is not None:
+                ticket.task.cancel()
+        return len(self._tickets)
 
     def cancel_user(self, user: str) -> int:
         """Cancel every pending or running request of `user`; returns how many."""

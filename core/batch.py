@@ -35,7 +35,8 @@ class Sequence:
     out: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     generated: list[int] = field(default_factory=list)
     generator: torch.Generator | None = None
-    emitted: str = ""
+    prefix_offset: int = 0  # incremental detokenization window (see TextEngine._emit)
+    read_offset: int = 0
     done: bool = False
     cancelled: bool = False
     steps: int = 0  # decode steps this request took part in

@@ -111,11 +111,9 @@ class Muse:
         except UserError as exc:
             return await reply.send(str(exc), ephemeral=True)
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self.closing or task is None or not task.cancelling():
+            if not await self._cancelled(reply):
                 raise
-            task.uncancel()  # a user's /cancel: this task carries on to say so
-            return await reply.send("Cancelled.", ephemeral=True)
+            return None
         except Exception:
             return await self._apologize(reply, "reply to %s in %s", msg.message_id, key)
 
@@ -182,13 +180,22 @@ class Muse:
         except UserError as exc:
             await reply.send(str(exc), ephemeral=True)
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self.closing or task is None or not task.cancelling():
+            if not await self._cancelled(reply):
                 raise
-            task.uncancel()
-            await reply.send("Cancelled.", ephemeral=True)
         except Exception:
             await self._apologize(reply, "command /%s in %s", name, msg.session_id)
+
+    async def _cancelled(self, reply: Reply) -> bool:
+        """Tell the user their request was cancelled; True if it was their own /cancel
+        (the task carries on), False if Muse is shutting down (the caller re-raises)."""
+        task = asyncio.current_task()
+        own = not self.closing and task is not None and task.cancelling() > 0
+        text = "Cancelled." if own else "Muse is restarting; please ask again in a minute."
+        if own and task is not None:
+            task.uncancel()
+        with contextlib.suppress(Exception):
+            await reply.send(text, ephemeral=True)
+        return own
 
     async def _apologize(self, reply: Reply, what: str, *args: object) -> Sent | None:
         error_id = new_error_id()

@@ -27,6 +27,14 @@ class MuseSettings:
         default="info",
         metadata={"doc": "log level", "choices": ["debug", "info", "warning", "error"]},
     )
+    shutdown_timeout_seconds: float = field(
+        default=20.0,
+        metadata={
+            "doc": "on SIGINT/SIGTERM, how long in-flight replies may finish before cancelling",
+            "min": 0.0,
+            "max": 3600.0,
+        },
+    )
 
 
 @dataclass

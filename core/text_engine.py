@@ -263,15 +263,20 @@ class TextEngine:
         self._batch.remove(leaving)
 
     def _emit(self, seq: Sequence) -> tuple[Sequence, str, bool]:
+        """Decode the newest token into text, looking back only a few tokens.
+
+        Decoding a window (prefix_offset:) rather than the whole reply keeps each step
+        O(1); the window gives the tokenizer the context it needs for spaces and merges.
+        """
         token = seq.generated[-1]
         if token in self.eos_ids or len(seq.generated) >= seq.gen.max_new_tokens:
             seq.done = True
-        ids = [t for t in seq.generated if t not in self.eos_ids]
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        ids = seq.generated[:-1] if token in self.eos_ids else seq.generated
+        decode = self.tokenizer.decode
+        before = decode(ids[seq.prefix_offset : seq.read_offset], skip_special_tokens=True)
+        now = decode(ids[seq.prefix_offset :], skip_special_tokens=True)
         # Hold back a half-decoded multi-byte character until its other bytes arrive.
-        if text.endswith("\ufffd") and not seq.done:
-            return seq, "", False
-        piece = text[len(seq.emitted) :] if text.startswith(seq.emitted) else ""
-        if piece:
-            seq.emitted = text
-        return seq, piece, seq.done
+        if len(now) <= len(before) or (now.endswith("\ufffd") and not seq.done):
+            return seq, "", seq.done
+        seq.prefix_offset, seq.read_offset = seq.read_offset, len(ids)
+        return seq, now[len(before) :], seq.done

@@ -1,0 +1,58 @@
+"""Run adapters until input ends or a signal arrives, then shut down gracefully:
+stop taking work, let in-flight requests finish within a timeout, cancel the rest
+(telling their users), close the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine
+from typing import Any
+
+from core.service import Muse
+
+log = logging.getLogger(__name__)
+
+
+async def drain(muse: Muse, timeout: float) -> int:
+    """Refuse new work, wait for in-flight work; returns how many requests were cancelled."""
+    muse.closing = True
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(muse.admission.idle.wait(), timeout)
+    left = muse.admission.cancel_all()
+    if left:
+        log.warning("shutdown: cancelled %d request(s) still running after %.0f s", left, timeout)
+        await asyncio.sleep(0)  # let them tell their users
+    return left
+
+
+async def serve(
+    muse: Muse, adapters: list[Coroutine[Any, Any, None]], shutdown_timeout: float
+) -> None:
+    """Run `adapters` (coroutines) until one ends or SIGINT/SIGTERM; then drain."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    tasks = [asyncio.create_task(a) for a in adapters]
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if stopper in done:
+            log.info("signal received: shutting down")
+        for task in done:
+            if task is not stopper and task.exception():
+                log.error("adapter stopped with an error", exc_info=task.exception())
+        await drain(muse, shutdown_timeout)
+    finally:
+        stopper.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sig in handled:
+            loop.remove_signal_handler(sig)
