@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
