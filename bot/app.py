@@ -8,12 +8,14 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.lifecycle import serve
+from bot.platforms import build_adapters, configured_platforms
 from bot.privacy import prune_old
 from core.device import DeviceArbiter
 from core.loop_monitor import LoopMonitor
 from core.memory import Memory
 from core.moderation import Moderator
 from core.policy import Policy
+from core.scheduler import Scheduler
 from core.service import Muse
 from core.text_engine import TextEngine
 from core.tiny_text import build_tiny_text_model, default_tiny_dir
@@ -42,11 +44,6 @@ async def build_muse(config: Config, *, tiny: bool = False, db: str | None = Non
     )
 
 
-def platform_adapters_configured(config: Config) -> list[str]:
-    """Names of the platform adapters whose credentials are present."""
-    return []
-
-
 async def housekeeping(muse: Muse, config: Config) -> None:
     """Daily chores while the bot runs: retention pruning."""
     while True:
@@ -67,10 +64,13 @@ async def run_shell(config: Config, *, tiny: bool, db: str | None) -> None:
     monitor = LoopMonitor()
     monitor.start()
     chores = asyncio.create_task(housekeeping(muse, config))
+    scheduler = Scheduler(muse, config.scheduler)
     try:
-        shell = ShellAdapter(muse, image_dir=Path("muse-images"))
+        shell = ShellAdapter(muse, image_dir=Path("muse-images"))  # registers its outbound
+        await scheduler.start(config.schedules)
         await serve(muse, [shell.run()], config.muse.shutdown_timeout_seconds)
     finally:
+        await scheduler.stop()
         chores.cancel()
         await monitor.stop()
         await muse.close()
@@ -78,9 +78,20 @@ async def run_shell(config: Config, *, tiny: bool, db: str | None) -> None:
 
 async def run(config: Config, *, tiny: bool, db: str | None) -> None:
     """Start the configured platform adapters, or the shell when none is configured."""
-    platforms = platform_adapters_configured(config)
-    if not platforms:
+    names = configured_platforms(config)
+    if not names:
         log.info("no platform tokens configured: starting the terminal chat")
         await run_shell(config, tiny=tiny, db=db)
         return
-    raise NotImplementedError(platforms)
+    muse = await build_muse(config, tiny=tiny, db=db)
+    monitor = LoopMonitor()
+    monitor.start()
+    chores = asyncio.create_task(housekeeping(muse, config))
+    try:
+        adapters = build_adapters(config, muse, names)
+        log.info("starting %s", ", ".join(names))
+        await serve(muse, [a.run() for a in adapters], config.muse.shutdown_timeout_seconds)
+    finally:
+        chores.cancel()
+        await monitor.stop()
+        await muse.close()

@@ -1,0 +1,44 @@
+"""The platform adapters Muse can run, found by config section name.
+
+Each adapter class takes `(muse, settings)`, says whether its credentials are present
+(`configured(settings)`), and serves in `run()` until cancelled, registering its
+Outbound in `muse.outbounds` so schedules can post there.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+from bot.config import Config
+from core.service import Muse
+
+# config section -> (module, class)
+PLATFORMS: dict[str, tuple[str, str]] = {
+    "discord": ("adapters.discord", "DiscordAdapter"),
+    "slack": ("adapters.slack", "SlackAdapter"),
+}
+
+
+class PlatformAdapter(Protocol):
+    platform: str
+
+    async def run(self) -> None: ...
+
+
+def configured_platforms(config: Config) -> list[str]:
+    names = []
+    for section in PLATFORMS:
+        settings = config.sections.get(section)
+        if settings is not None and _adapter_class(section).configured(settings):
+            names.append(section)
+    return names
+
+
+def _adapter_class(section: str) -> Any:
+    module, cls = PLATFORMS[section]
+    return getattr(importlib.import_module(module), cls)
+
+
+def build_adapters(config: Config, muse: Muse, names: list[str]) -> list[PlatformAdapter]:
+    return [_adapter_class(name)(muse, config.sections[name]) for name in names]
