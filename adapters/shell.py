@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import TextIO
 
 from core.commands import split_command_line
+from core.errors import UserError
 from core.events import Message
-from core.reply import Attachment, Sent
+from core.reply import Attachment, Sent, Target
 from core.service import Muse
 
 PROMPT = "you> "
 REPLY_PREFIX = "muse> "
+CHANNEL = "local"  # the shell's only channel
 
 
 class ShellReply:
@@ -67,6 +69,23 @@ class ShellReply:
         return await self.send("\n".join(lines))
 
 
+class ShellOutbound:
+    """Unprompted posts (scheduled ones) into the terminal: the channel `shell:local`."""
+
+    platform = "shell"
+
+    def __init__(self, reply: ShellReply) -> None:
+        self.reply = reply
+
+    async def open(self, target: Target) -> ShellReply:
+        if target.channel != CHANNEL or target.workspace or target.thread:
+            raise UserError(f"The shell has only the channel '{CHANNEL}'.")
+        return self.reply
+
+    async def channel_name(self, target: Target) -> str:
+        return CHANNEL
+
+
 def _reader_thread(stream: TextIO, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
     # A daemon thread, so a blocked terminal read never holds up exit.
     for line in iter(stream.readline, ""):
@@ -92,17 +111,18 @@ class ShellAdapter:
         self.user = user
         self.reply = ShellReply(self.stdout, image_dir, itertools.count(1))
         self._line_ids = itertools.count(1)
+        muse.outbounds[self.platform] = ShellOutbound(self.reply)
 
     def message(self, text: str) -> Message:
         return Message(
             platform="shell",
-            channel="local",
+            channel=CHANNEL,
             author_id=self.user,
             author_name=self.user,
             text=text,
             message_id=f"in-{next(self._line_ids)}",
             platform_admin=True,  # whoever holds the terminal runs the bot
-            channel_name="local",
+            channel_name=CHANNEL,
         )
 
     async def handle_line(self, line: str) -> bool:

@@ -55,6 +55,62 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (day, user, kind)
     );
     """,
+    # 3: scheduled posts, and one row per (schedule, fire time) so a slot posts once.
+    """
+    CREATE TABLE schedules (
+        id INTEGER PRIMARY KEY,
+        name TEXT,
+        source TEXT NOT NULL CHECK (source IN ('config', 'chat')),
+        platform TEXT NOT NULL,
+        workspace TEXT,
+        channel TEXT NOT NULL,
+        thread TEXT,
+        cron TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('text', 'image', 'text+image')),
+        prompt TEXT NOT NULL,
+        persona TEXT,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        active_since REAL NOT NULL,
+        UNIQUE (source, name)
+    );
+    CREATE TABLE schedule_runs (
+        schedule_id INTEGER NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+        fire_time INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('claimed', 'posted', 'failed', 'missed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        message_id TEXT,
+        claimed_by TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (schedule_id, fire_time)
+    );
+    """,
+    # 4: what chat adapters must remember across restarts: threads Muse takes part in, and
+    # image requests behind persistent buttons (options as JSON, message ids as a JSON list).
+    """
+    CREATE TABLE adapter_threads (
+        platform TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        PRIMARY KEY (platform, thread_id)
+    );
+    CREATE TABLE image_requests (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        workspace TEXT,
+        channel TEXT NOT NULL,
+        thread TEXT,
+        options TEXT NOT NULL,
+        message_ids TEXT NOT NULL DEFAULT '[]',
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 
 
