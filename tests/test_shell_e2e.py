@@ -68,3 +68,32 @@ def test_commands_work_through_the_pipe(tmp_path: Path, tiny_text_dir: Path) -> 
     assert "Persona (custom): You are a pirate." in out
     assert "unknown command /nope" in out
     assert rows(db) == []
+
+
+def test_imagine_through_the_shell_writes_pngs_with_metadata(
+    tmp_path: Path, tiny_text_dir: Path
+) -> None:
+    from PIL import Image
+
+    from core.image_engine import read_png_metadata
+
+    line = (
+        '/imagine a lighthouse at dawn --negative "blurry" --seed 42 --steps 2 --size 96x64'
+        " --count 2"
+    )
+    done = run_shell(
+        [line, line.replace("--count 2", "--count 1")], tmp_path / "m.db", tiny_text_dir.parent
+    )
+    assert done.returncode == 0, done.stderr
+    paths = [Path(p) for p in done.stdout.split() if p.endswith(".png")]
+    assert len(paths) == 3
+    assert "seeds 42, 43" in done.stdout
+    first = paths[0].read_bytes()
+    with Image.open(paths[0]) as img:
+        assert img.size == (96, 64)
+    meta = read_png_metadata(first)
+    assert meta["prompt"] == "a lighthouse at dawn" and meta["negative_prompt"] == "blurry"
+    assert meta["seed"] == "42" and meta["steps"] == "2"
+    # Same seed, same pixels: the third image (seed 42 again) equals the first.
+    with Image.open(paths[0]) as a, Image.open(paths[2]) as b:
+        assert a.tobytes() == b.tobytes()

@@ -1,0 +1,178 @@
+"""/imagine option parsing and validation: every bad value gets a one-line error."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bot.config import build_section
+from core.errors import OptionError
+from core.imagine import (
+    MAX_SEED,
+    ImageSettings,
+    ImagineOptions,
+    parse_imagine_args,
+    parse_size,
+    validate_image_settings,
+    validate_imagine,
+)
+
+SETTINGS = ImageSettings(
+    steps=2, max_steps=8, width=512, height=512, max_width=1024, max_height=768, max_count=4
+)
+
+
+def error(text: str, settings: ImageSettings = SETTINGS) -> str:
+    with pytest.raises(OptionError) as info:
+        parse_imagine_args(text, settings)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_the_issue_example_parses() -> None:
+    o = parse_imagine_args(
+        'a lighthouse at dawn --negative "blurry" --seed 42 --steps 2 --size 512x512 --count 2',
+        SETTINGS,
+    )
+    assert o == ImagineOptions(
+        prompt="a lighthouse at dawn",
+        negative="blurry",
+        seed=42,
+        steps=2,
+        width=512,
+        height=512,
+        guidance=0.0,
+        count=2,
+    )
+
+
+def test_defaults_come_from_settings_and_a_seed_is_chosen() -> None:
+    settings = dataclasses.replace(SETTINGS, steps=3, width=256, height=128, guidance=1.5, count=2)
+    o = parse_imagine_args("a cat", settings)
+    assert (o.steps, o.width, o.height, o.guidance, o.count, o.negative) == (
+        3,
+        256,
+        128,
+        1.5,
+        2,
+        "",
+    )
+    assert o.seed is not None and 0 <= o.seed <= MAX_SEED
+    # Chosen at parse time (so it can be reported), and not a constant.
+    seeds = {parse_imagine_args("a cat", settings).seed for _ in range(20)}
+    assert len(seeds) > 1
+
+
+def test_quoting_equals_form_and_words_around_options() -> None:
+    o = parse_imagine_args(
+        "a cat --negative 'blurry, low quality' on a mat --width=640 --height 384 --guidance 1.5",
+        SETTINGS,
+    )
+    assert o.prompt == "a cat on a mat"
+    assert o.negative == "blurry, low quality"
+    assert (o.width, o.height, o.guidance) == (640, 384, 1.5)
+
+
+def test_apostrophes_smart_quotes_and_double_dash() -> None:
+    o = parse_imagine_args("a dragon's lair --negative “ugly, dark”", SETTINGS)
+    assert (o.prompt, o.negative) == ("a dragon's lair", "ugly, dark")
+    o = parse_imagine_args("poster reading -- --seed 5", SETTINGS)
+    assert o.prompt == "poster reading --seed 5"
+    assert parse_imagine_args("x --negative -1", SETTINGS).negative == "-1"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "needs a prompt"),
+        ("   --seed 3", "needs a prompt"),
+        ("a" * 10_000, "10000 characters long; the most is 1000"),
+        ("a --negative " + "b" * 1001, "--negative is 1001 characters long; the most is 1000"),
+        ("a --size 99999x3", "--size 99999x3: the width must be a multiple of 8 from 64 to 1024"),
+        ("a --size 512x3", "--size 512x3: the height must be a multiple of 8 from 64 to 768"),
+        ("a --size 516x512", "the width must be a multiple of 8"),
+        ("a --size 512", "--size 512: expected WIDTHxHEIGHT"),
+        ("a --size big", "--size big: expected WIDTHxHEIGHT"),
+        ("a --width 2048", "--width 2048: must be a multiple of 8 from 64 to 1024"),
+        ("a --height 60", "--height 60: must be a multiple of 8 from 64 to 768"),
+        ("a --steps -1", "--steps -1: must be a whole number from 1 to 8"),
+        ("a --steps 0", "--steps 0: must be a whole number from 1 to 8"),
+        ("a --steps 9", "--steps 9: must be a whole number from 1 to 8"),
+        ("a --steps two", "--steps two: must be a whole number from 1 to 8"),
+        ("a --steps 1.5", "--steps 1.5: must be a whole number from 1 to 8"),
+        ("a --count 5", "--count 5: must be a whole number from 1 to 4"),
+        ("a --count 0", "--count 0: must be a whole number from 1 to 4"),
+        ("a --seed -1", f"--seed -1: must be a whole number from 0 to {MAX_SEED}"),
+        (f"a --seed {MAX_SEED + 1}", f"--seed {MAX_SEED + 1}: must be a whole number from 0"),
+        ("a --seed 0x10", "--seed 0x10: must be a whole number"),
+        ("a --guidance 21", "--guidance 21: must be a number from 0 to 20"),
+        ("a --guidance -0.5", "--guidance -0.5: must be a number from 0 to 20"),
+        ("a --guidance nan", "--guidance nan: must be a number from 0 to 20"),
+        ("a --guidance inf", "--guidance inf: must be a number from 0 to 20"),
+        ('a "unclosed', "Unbalanced quotes"),
+    ],
+)
+def test_bad_values_name_the_option_value_and_range(text: str, expected: str) -> None:
+    assert expected in error(text)
+
+
+def test_unknown_option_lists_the_known_ones() -> None:
+    message = error("a cat --foo 3")
+    assert message.startswith("Unknown option --foo;")
+    for name in ("--negative", "--seed", "--steps", "--size", "--count", "--guidance"):
+        assert name in message
+
+
+@pytest.mark.parametrize("option", ["seed", "negative", "size", "steps", "count"])
+def test_missing_value(option: str) -> None:
+    assert error(f"a cat --{option}").startswith(f"--{option} needs a value, e.g. --{option} ")
+    # The next option is not taken as this one's value.
+    assert f"--{option} needs a value" in error(f"a cat --{option} --width 512")
+
+
+def test_settings_maxima_are_what_limits() -> None:
+    roomy = dataclasses.replace(SETTINGS, max_steps=100, max_count=16, max_width=2048)
+    o = parse_imagine_args("a --steps 100 --count 16 --width 2048", roomy)
+    assert (o.steps, o.count, o.width) == (100, 16, 2048)
+    assert "from 1 to 8" in error("a --steps 100")
+
+
+def test_validate_fills_defaults_for_typed_adapters() -> None:
+    o = validate_imagine(ImagineOptions("  a fox  ", seed=7), SETTINGS)
+    assert (o.prompt, o.seed, o.steps, o.width, o.height, o.count) == ("a fox", 7, 2, 512, 512, 1)
+    assert validate_imagine(o, SETTINGS) == o  # idempotent
+    with pytest.raises(OptionError, match="--width 100: must be a multiple of 8"):
+        validate_imagine(ImagineOptions("a fox", width=100), SETTINGS)
+    with pytest.raises(OptionError, match="needs a prompt"):
+        validate_imagine(ImagineOptions(""), SETTINGS)
+    assert parse_size("640×480") == (640, 480)
+
+
+def test_settings_rules_live_in_metadata_for_the_config_loader() -> None:
+    for f in dataclasses.fields(ImageSettings):
+        assert f.metadata.get("doc"), f.name
+    problems: list[str] = []
+    build_section(
+        "image",
+        ImageSettings,
+        {"max_steps": 0, "dtype": "int8", "max_width": 100_000, "safety_checker": "yes"},
+        {},
+        problems,
+    )
+    assert len(problems) == 4
+    assert any(p.startswith("[image] max_steps = 0: must be an integer from 1") for p in problems)
+    assert any("dtype" in p and "'float16'" in p for p in problems)
+    problems = []
+    ok = build_section("image", ImageSettings, {"max_steps": 4, "steps": 2}, {}, problems)
+    assert problems == [] and (ok.steps, ok.max_steps) == (2, 4)
+
+
+def test_cross_field_settings_checks() -> None:
+    assert validate_image_settings(ImageSettings()) == []
+    bad = ImageSettings(steps=9, max_steps=4, width=500, count=5, max_count=4)
+    problems = validate_image_settings(bad)
+    assert "[image] steps = 9: must not exceed max_steps = 4" in problems
+    assert "[image] count = 5: must not exceed max_count = 4" in problems
+    assert "[image] width = 500: must be a multiple of 8" in problems
