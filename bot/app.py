@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from bot.config import Config
 from bot.lifecycle import serve
 from bot.platforms import build_adapters, configured_platforms
 from bot.privacy import prune_old
 from core.device import DeviceArbiter
+from core.image_engine import ImageEngine
 from core.loop_monitor import LoopMonitor
 from core.memory import Memory
 from core.moderation import Moderator
@@ -18,6 +21,7 @@ from core.policy import Policy
 from core.scheduler import Scheduler
 from core.service import Muse
 from core.text_engine import TextEngine
+from core.tiny_image import build_tiny_pipeline, default_tiny_image_dir
 from core.tiny_text import build_tiny_text_model, default_tiny_dir
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,16 @@ async def build_muse(config: Config, *, tiny: bool = False, db: str | None = Non
         model = str(await asyncio.to_thread(build_tiny_text_model, default_tiny_dir()))
         log.warning("using a tiny RANDOM text model: its replies are random words")
     await text.load(model)
+    image = None
+    if config.image.enabled:
+        image = ImageEngine(config.image, arbiter)
+        image_model = config.image.model
+        if tiny:
+            image_model = str(
+                await asyncio.to_thread(build_tiny_pipeline, default_tiny_image_dir())
+            )
+            log.warning("using a tiny RANDOM image model: its pictures are noise")
+        await image.load(image_model)
     memory = await Memory.open(db or config.muse.db)
     return Muse(
         memory=memory,
@@ -41,6 +55,8 @@ async def build_muse(config: Config, *, tiny: bool = False, db: str | None = Non
         policy=Policy(config.policy),
         limits=config.limits,
         moderator=Moderator(config.moderation),
+        image_engine=image,
+        image_settings=config.image,
     )
 
 
@@ -49,31 +65,35 @@ async def housekeeping(muse: Muse, config: Config) -> None:
     while True:
         pruned = await prune_old(muse.memory, config.privacy.retention_days)
         if pruned:
-            log.info(
-                "retention: pruned %d message(s) older than %d days",
-                pruned,
-                config.privacy.retention_days,
-            )
+            days = config.privacy.retention_days
+            log.info("retention: pruned %d message(s) older than %d days", pruned, days)
         await asyncio.sleep(86400)
+
+
+async def _serve(muse: Muse, config: Config, adapters: list[Coroutine[Any, Any, None]]) -> None:
+    """Scheduler, housekeeping and the loop monitor around the adapters; close at the end."""
+    monitor = LoopMonitor()
+    monitor.start()
+    chores = asyncio.create_task(housekeeping(muse, config))
+    scheduler = Scheduler(muse, config.scheduler)
+    try:
+        await scheduler.start(config.schedules)
+        await serve(muse, adapters, config.muse.shutdown_timeout_seconds)
+    finally:
+        await scheduler.stop()
+        chores.cancel()
+        await monitor.stop()
+        if muse.image_engine is not None:
+            await muse.image_engine.close()
+        await muse.close()
 
 
 async def run_shell(config: Config, *, tiny: bool, db: str | None) -> None:
     from adapters.shell import ShellAdapter
 
     muse = await build_muse(config, tiny=tiny, db=db)
-    monitor = LoopMonitor()
-    monitor.start()
-    chores = asyncio.create_task(housekeeping(muse, config))
-    scheduler = Scheduler(muse, config.scheduler)
-    try:
-        shell = ShellAdapter(muse, image_dir=Path("muse-images"))  # registers its outbound
-        await scheduler.start(config.schedules)
-        await serve(muse, [shell.run()], config.muse.shutdown_timeout_seconds)
-    finally:
-        await scheduler.stop()
-        chores.cancel()
-        await monitor.stop()
-        await muse.close()
+    shell = ShellAdapter(muse, image_dir=Path(config.image.output_dir))  # registers its outbound
+    await _serve(muse, config, [shell.run()])
 
 
 async def run(config: Config, *, tiny: bool, db: str | None) -> None:
@@ -84,14 +104,6 @@ async def run(config: Config, *, tiny: bool, db: str | None) -> None:
         await run_shell(config, tiny=tiny, db=db)
         return
     muse = await build_muse(config, tiny=tiny, db=db)
-    monitor = LoopMonitor()
-    monitor.start()
-    chores = asyncio.create_task(housekeeping(muse, config))
-    try:
-        adapters = build_adapters(config, muse, names)
-        log.info("starting %s", ", ".join(names))
-        await serve(muse, [a.run() for a in adapters], config.muse.shutdown_timeout_seconds)
-    finally:
-        chores.cancel()
-        await monitor.stop()
-        await muse.close()
+    adapters = build_adapters(config, muse, names)
+    log.info("starting %s", ", ".join(names))
+    await _serve(muse, config, [a.run() for a in adapters])

@@ -6,8 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.discord.settings import DiscordSettings, validate_discord_settings
+from core.imagine import ImageSettings, validate_image_settings
 from core.moderation import validate_rules
 from core.quotas import parse_role_multipliers
+from core.schedule_settings import ScheduleEntry, SchedulerSettings, validate_schedules
 from core.settings import (
     LimitSettings,
     ModerationRule,
@@ -34,11 +37,25 @@ def _check_limits(limits: LimitSettings) -> list[str]:
     return []
 
 
+def _check_schedules(entries: list[ScheduleEntry]) -> list[str]:
+    problems = validate_schedules(entries)
+    for i, entry in enumerate(entries):
+        # The shell has one channel; other platforms can only be checked once connected.
+        if entry.platform == "shell" and (entry.channel, entry.workspace) != ("local", ""):
+            name = entry.name or f"entry {i}"
+            problems.append(f'[[schedules]] {name}: the shell has only channel = "local"')
+    return problems
+
+
 SECTIONS: dict[str, Section] = {
     "muse": Section(MuseSettings),
     "text": Section(TextSettings),
+    "image": Section(ImageSettings, validate=validate_image_settings),
     "policy": Section(PolicySettings),
     "limits": Section(LimitSettings, validate=_check_limits),
     "privacy": Section(PrivacySettings),
     "moderation": Section(ModerationRule, is_list=True, validate=validate_rules),
+    "scheduler": Section(SchedulerSettings),
+    "schedules": Section(ScheduleEntry, is_list=True, validate=_check_schedules),
+    "discord": Section(DiscordSettings, validate=validate_discord_settings),
 }

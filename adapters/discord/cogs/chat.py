@@ -1,0 +1,40 @@
+"""Chat: answer the messages addressed to Muse (see triggers) with a streamed reply."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import discord
+from discord.ext import commands
+
+from adapters.discord.context import DiscordContext
+from adapters.discord.translate import from_message
+from adapters.discord.triggers import decide_to_respond
+
+log = logging.getLogger(__name__)
+
+
+class ChatCog(commands.Cog):
+    def __init__(self, context: DiscordContext) -> None:
+        self.context = context
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        context = self.context
+        decision = await decide_to_respond(
+            message, context.bot_id, context.settings, context.threads, context.muse.memory
+        )
+        if not decision:
+            return
+        msg = from_message(message, context.bot_id)
+        if not msg.text and decision.reason not in ("mention", "dm"):
+            # Nothing to read: an attachment alone, or content withheld for want of the
+            # Message Content intent. A bare mention still gets a prompt for a question.
+            return
+        if msg.author_is_bot and context.settings.respond_to_bots:
+            # The core drops bot authors to stop bot-to-bot loops; [discord]
+            # respond_to_bots opts in (Muse still never answers itself).
+            msg = dataclasses.replace(msg, author_is_bot=False)
+        log.debug("discord: answering %s (%s)", message.id, decision.reason)
+        await context.muse.handle_message(msg, context.reply_to(message))

@@ -1,0 +1,55 @@
+"""What the Discord cogs, views and outbound share: the core, settings, pacer, stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import discord
+from discord.ext import commands
+
+from adapters.discord.pacing import ChannelPacer
+from adapters.discord.reply import DiscordReply, ImagePostHook
+from adapters.discord.settings import DiscordSettings
+from adapters.discord.store import ImageRequestStore, ThreadStore
+from adapters.discord.surfaces import ChannelSurface, InteractionSurface
+from core.service import Muse
+
+
+@dataclass
+class DiscordContext:
+    muse: Muse
+    settings: DiscordSettings
+    bot: commands.Bot
+    pacer: ChannelPacer
+    threads: ThreadStore
+    requests: ImageRequestStore
+
+    @property
+    def bot_id(self) -> int:
+        assert self.bot.user is not None, "used before login"
+        return self.bot.user.id
+
+    def reply_to(self, message: discord.Message) -> DiscordReply:
+        """A reply to `message` in its channel or thread."""
+        return DiscordReply(ChannelSurface(message.channel, message), self.pacer)
+
+    def answer(
+        self, interaction: discord.Interaction, *, images: ImagePostHook | None = None
+    ) -> tuple[DiscordReply, InteractionSurface]:
+        """A reply to an interaction (defer it through the surface first)."""
+        channel = interaction.channel
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            channel = self.bot.get_partial_messageable(
+                interaction.channel_id or 0, guild_id=interaction.guild_id
+            )
+        trigger = interaction.message  # a button press answers under its message
+        surface = InteractionSurface(interaction, ChannelSurface(channel, trigger))
+        return DiscordReply(surface, self.pacer, images=images), surface
+
+
+def context_of(client: discord.Client) -> DiscordContext:
+    """The context of a bot built by this adapter (for persistent buttons)."""
+    context = getattr(client, "muse_context", None)
+    if not isinstance(context, DiscordContext):
+        raise RuntimeError("this discord client was not started by Muse's Discord adapter")
+    return context

@@ -1,0 +1,648 @@
+"""Muse's Discord adapter, driven through the real discord.py against the local stand-in.
+
+The adapter reaches the stand-in only through `[discord] api_url` (REST base, and the
+gateway URL asked from that API), as it would reach an HTTP proxy in front of Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+
+from adapters.discord import DiscordAdapter
+from adapters.discord.images import imagine_text
+from adapters.discord.reply import group_files
+from adapters.discord.settings import DiscordSettings
+from adapters.discord.store import ThreadStore
+from core.errors import UserError
+from core.image_engine import ImageEngine
+from core.imagine import ImageSettings, parse_imagine_args
+from core.memory import Memory
+from core.reply import Attachment, Target
+from core.scheduler import Scheduler
+from core.service import Muse
+from core.settings import LimitSettings, TextSettings
+from core.text_engine import TextEngine
+from core.textsplit import split_message
+from tests.conftest_image import image_engine, image_settings, tiny_image_dir  # noqa: F401
+from tests.standins.discord_api import (
+    ADMIN_USER_ID,
+    ART_CHANNEL_ID,
+    BOT_USER_ID,
+    DM_CHANNEL_ID,
+    GENERAL_CHANNEL_ID,
+    GUILD_ID,
+    NORMAL_USER_ID,
+    OTHER_BOT_USER_ID,
+    OWNER_USER_ID,
+    THREAD_ID,
+    TOKEN,
+    DiscordStandin,
+    InteractionRecord,
+    RecordedCall,
+    reaction_add,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MESSAGES = r"/channels/%d/messages"
+EDIT = r"/channels/%d/messages/\d+"
+FOLLOWUP = r"/webhooks/\d+/[^/]+"
+GENERAL_KEY = f"discord:{GUILD_ID}:{GENERAL_CHANNEL_ID}"
+MENTION = f"<@{BOT_USER_ID}>"
+
+
+# -- fixtures and helpers -------------------------------------------------------------------
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[DiscordStandin]:
+    async with DiscordStandin() as server:
+        yield server
+        assert not server.internal_errors, server.internal_errors[0]
+
+
+def make_muse(
+    memory: Memory,
+    engine: TextEngine,
+    settings: TextSettings,
+    images: ImageEngine | None = None,
+) -> Muse:
+    return Muse(
+        memory=memory,
+        text_engine=engine,
+        arbiter=engine.arbiter,
+        text_settings=settings,
+        limits=LimitSettings(requests_per_minute=0, notify_wait_seconds=3600),
+        image_engine=images,
+        image_settings=images.settings if images is not None else None,
+    )
+
+
+@pytest.fixture
+def dmuse(memory: Memory, text_engine: TextEngine, text_settings: TextSettings) -> Muse:
+    return make_muse(memory, text_engine, text_settings)
+
+
+@pytest.fixture
+def imuse(
+    memory: Memory,
+    text_engine: TextEngine,
+    text_settings: TextSettings,
+    image_engine: ImageEngine,  # noqa: F811
+) -> Muse:
+    return make_muse(memory, text_engine, text_settings, image_engine)
+
+
+def settings_for(standin: DiscordStandin, **changes: Any) -> DiscordSettings:
+    values: dict[str, Any] = {"edit_interval_seconds": 0.05, **changes}
+    return DiscordSettings(token=TOKEN, api_url=standin.api_url, **values)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    muse: Muse, standin: DiscordStandin, **changes: Any
+) -> AsyncIterator[DiscordAdapter]:
+    """`adapter.run()` in a task until the bot is ready; cancelled (closed) afterwards."""
+    adapter = DiscordAdapter(muse, settings_for(standin, **changes), ready_timeout=0.05)
+    task = asyncio.create_task(adapter.run())
+    try:
+        deadline = time.monotonic() + 10
+        while not adapter.bot.is_ready():
+            if task.done():
+                task.result()
+                raise AssertionError("adapter.run() returned before the bot was ready")
+            assert time.monotonic() < deadline, "bot not ready after 10 s"
+            await asyncio.sleep(0.01)
+        yield adapter
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        assert adapter.bot.is_closed()
+        assert "discord" not in muse.outbounds
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    """Poll an async check until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def answered(muse: Muse, key: str, count: int = 1) -> list[Any]:
+    """Wait until `count` assistant turns are stored for `key` (the reply is complete)."""
+
+    async def check() -> list[Any]:
+        rows = [m for m in await muse.memory.recent(key) if m.role == "assistant"]
+        return rows if len(rows) >= count else []
+
+    return await eventually(check)
+
+
+def bot_contents(standin: DiscordStandin, channel_id: int) -> list[str]:
+    return [m["content"] for m in standin.bot_messages(channel_id)]
+
+
+def writes(standin: DiscordStandin, channel_id: int) -> list[RecordedCall]:
+    """Posts and edits the bot made in a channel, oldest first."""
+    calls = standin.calls("POST", MESSAGES % channel_id) + standin.calls("PATCH", EDIT % channel_id)
+    return sorted(calls, key=lambda c: c.at)
+
+
+async def synced(standin: DiscordStandin) -> None:
+    await standin.wait_for_call("PUT", r"/applications/\d+/commands")
+
+
+async def slash_and_wait(
+    standin: DiscordStandin, name: str, options: dict[str, Any] | None = None, **kwargs: Any
+) -> tuple[InteractionRecord, list[RecordedCall]]:
+    """Run a slash command; returns its record and the followups it got."""
+    record = await standin.slash(name, options, **kwargs)
+    path = rf"/webhooks/\d+/{record.token}"
+    await standin.wait_for_call("POST", path)
+    return record, standin.calls("POST", path)
+
+
+def button_ids(message: dict[str, Any]) -> list[str]:
+    return [c["custom_id"] for row in message["components"] for c in row["components"]]
+
+
+async def slow(pieces: list[str], delay: float) -> AsyncIterator[str]:
+    for piece in pieces:
+        await asyncio.sleep(delay)
+        yield piece
+
+
+async def user_message(adapter: DiscordAdapter, standin: DiscordStandin, text: str) -> Any:
+    """A message the bot has seen, as a discord.py Message (not addressed to Muse)."""
+    data = await standin.send_user_message(GENERAL_CHANNEL_ID, text)
+    channel = adapter.bot.get_channel(GENERAL_CHANNEL_ID)
+    assert isinstance(channel, discord.TextChannel)
+    return await channel.fetch_message(int(data["id"]))
+
+
+# -- chat -------------------------------------------------------------------------------------
+
+
+async def test_mention_gets_a_streamed_reply_to_the_message(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(dmuse, standin) as adapter:
+        assert dmuse.outbounds["discord"] is adapter.outbound
+        sent = await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} hello there")
+        [stored] = await answered(dmuse, GENERAL_KEY)
+
+        first = standin.calls("POST", MESSAGES % GENERAL_CHANNEL_ID)[0]
+        reference = first.json["message_reference"]
+        assert reference["message_id"] == int(sent["id"]) and not reference["fail_if_not_exists"]
+        assert first.json["allowed_mentions"]["parse"] == []  # model output pings nobody
+        # The final edit holds exactly the stored (final) text.
+        assert standin.messages[int(stored.platform_message_id)]["content"] == stored.content
+        user_turn = (await dmuse.memory.recent(GENERAL_KEY))[0]
+        assert (user_turn.content, user_turn.author_name) == ("hello there", "Alice")
+        # The adapter reached the stand-in through [discord] api_url alone.
+        assert standin.calls("GET", r"/gateway") and len(standin.identify_payloads) == 1
+        assert standin.identify_payloads[0]["intents"] & (1 << 15)  # message content
+
+
+async def test_edits_are_paced_per_channel_and_end_with_the_exact_text(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    interval = 0.15
+    async with running(dmuse, standin, edit_interval_seconds=interval) as adapter:
+        first = await user_message(adapter, standin, "one")
+        second = await user_message(adapter, standin, "two")
+        words_a = [f"alpha{i} " for i in range(40)]
+        words_b = [f"beta{i} " for i in range(40)]
+        sent_a, sent_b = await asyncio.gather(
+            adapter.context.reply_to(first).stream(slow(words_a, 0.02)),
+            adapter.context.reply_to(second).stream(slow(words_b, 0.02)),
+        )
+        calls = writes(standin, GENERAL_CHANNEL_ID)
+        gaps = [b.at - a.at for a, b in itertools.pairwise(calls)]
+        # Two replies streaming at once share the channel's pace (loosely: timer slack).
+        assert gaps and min(gaps) >= interval * 0.8, gaps
+        for sent, words in ((sent_a, words_a), (sent_b, words_b)):
+            [message_id] = sent.message_ids
+            edits = standin.calls("PATCH", rf"/channels/{GENERAL_CHANNEL_ID}/messages/{message_id}")
+            assert 2 <= len(edits) < len(words)  # it grew in steps, not once per word
+            assert standin.messages[int(message_id)]["content"] == "".join(words)
+            assert edits[-1].json["content"] == "".join(words)
+
+
+async def test_long_reply_continues_in_split_messages(dmuse: Muse, standin: DiscordStandin) -> None:
+    text = "Intro paragraph.\n\n" + "word " * 300 + "\n```python\n" + "x = 1\n" * 600 + "```\nEnd."
+    async with running(dmuse, standin, edit_interval_seconds=0.0) as adapter:
+        trigger = await user_message(adapter, standin, "long please")
+        pieces = [text[i : i + 500] for i in range(0, len(text), 500)]
+        sent = await adapter.context.reply_to(trigger).stream(slow(pieces, 0.0))
+        expected = split_message(text, 2000)
+        assert len(expected) >= 3 and expected[-1].startswith("```python\n")  # reopened
+        shown = [standin.messages[int(i)]["content"] for i in sent.message_ids]
+        assert shown == expected
+        assert all(len(s) <= 2000 for s in shown) and sent.text == text
+        # Continuations reply to the part before them, so the answer reads as a chain.
+        for before, after in zip(sent.message_ids, sent.message_ids[1:], strict=False):
+            assert standin.messages[int(after)]["message_reference"]["message_id"] == before
+
+
+async def test_status_message_becomes_the_answer(dmuse: Muse, standin: DiscordStandin) -> None:
+    async with running(dmuse, standin) as adapter:
+        trigger = await user_message(adapter, standin, "busy?")
+        reply = adapter.context.reply_to(trigger)
+        await reply.status("You're #2 in line — about 9 s.")
+        await reply.status("You're #1 in line — about 4 s.")
+        sent = await reply.send("Here you go.")
+        [post] = standin.calls("POST", MESSAGES % GENERAL_CHANNEL_ID)
+        edits = standin.calls("PATCH", EDIT % GENERAL_CHANNEL_ID)
+        assert post.json["content"].startswith("You're #2")
+        assert [e.json["content"] for e in edits] == [
+            "You're #1 in line — about 4 s.",
+            "Here you go.",
+        ]
+        assert sent.message_ids == (post.response["id"],)
+
+
+async def test_allowed_places_and_guild_command_sync(dmuse: Muse, standin: DiscordStandin) -> None:
+    async with running(
+        dmuse,
+        standin,
+        allowed_channels=[str(ART_CHANNEL_ID)],
+        sync_commands="guild",
+        allowed_guilds=[str(GUILD_ID)],
+    ):
+        await standin.wait_for_call("PUT", rf"/applications/\d+/guilds/{GUILD_ID}/commands")
+        assert None not in standin.synced_commands  # nothing published globally
+        await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} over here")
+        await standin.send_user_message(THREAD_ID, f"{MENTION} in a thread of #art")
+        await answered(dmuse, f"discord:{GUILD_ID}:{ART_CHANNEL_ID}:{THREAD_ID}")
+        assert not standin.bot_messages(GENERAL_CHANNEL_ID)
+        record = await standin.slash("forget")
+        await standin.wait_for_call("POST", rf"/interactions/{record.id}/[^/]+/callback")
+        assert record.response_data is not None and record.response_data["flags"] == 64
+        assert record.response_data["content"] == "Muse is not enabled in this channel."
+
+
+async def test_rate_limited_post_and_edit_still_deliver_everything(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(dmuse, standin) as adapter:
+        trigger = await user_message(adapter, standin, "go")
+        standin.rate_limit("POST", MESSAGES % GENERAL_CHANNEL_ID, retry_after=0.2)
+        standin.rate_limit("PATCH", EDIT % GENERAL_CHANNEL_ID, retry_after=0.2)
+        words = [f"w{i} " for i in range(30)]
+        sent = await adapter.context.reply_to(trigger).stream(slow(words, 0.02))
+        assert standin.calls("POST", MESSAGES % GENERAL_CHANNEL_ID, status=429)
+        assert standin.calls("PATCH", EDIT % GENERAL_CHANNEL_ID, status=429)
+        [message_id] = sent.message_ids
+        assert standin.messages[int(message_id)]["content"] == "".join(words)
+
+
+async def test_replies_to_muse_and_threads_trigger_answers(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    thread_key = f"discord:{GUILD_ID}:{ART_CHANNEL_ID}:{THREAD_ID}"
+    async with running(dmuse, standin):
+        await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} first")
+        [first] = await answered(dmuse, GENERAL_KEY)
+        bot_message = standin.messages[int(first.platform_message_id)]
+        # A reply to Muse's message, without a mention, is addressed to Muse.
+        reply = await standin.send_user_message(
+            GENERAL_CHANNEL_ID,
+            "and then?",
+            message_reference=int(bot_message["id"]),
+            referenced_message=bot_message,
+        )
+        await answered(dmuse, GENERAL_KEY, 2)
+        assert await dmuse.memory.find_by_platform_id(reply["id"]) is not None
+
+        # In a thread: ignored until Muse is mentioned there, then every message counts.
+        ignored = await standin.send_user_message(THREAD_ID, "just chatting")
+        await standin.send_user_message(THREAD_ID, f"{MENTION} join us")
+        await answered(dmuse, thread_key)
+        later = await standin.send_user_message(THREAD_ID, "what do you think?")
+        await answered(dmuse, thread_key, 2)
+        assert await dmuse.memory.find_by_platform_id(ignored["id"]) is None
+        assert await dmuse.memory.find_by_platform_id(later["id"]) is not None
+        assert await dmuse.memory.recent(GENERAL_KEY)  # memory per channel, per thread
+        assert {int(m["channel_id"]) for m in standin.bot_messages()} == {
+            GENERAL_CHANNEL_ID,
+            THREAD_ID,
+        }
+    # The thread is remembered in SQLite, so a restarted bot keeps answering there.
+    assert await ThreadStore(dmuse.memory.connection).contains(THREAD_ID)
+
+
+async def test_ignores_itself_and_other_bots_but_answers_dms(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(dmuse, standin):
+        own = await standin.send_user_message(
+            GENERAL_CHANNEL_ID, f"{MENTION} me", author=BOT_USER_ID
+        )
+        other = await standin.send_user_message(
+            GENERAL_CHANNEL_ID, f"{MENTION} hi bot", author=OTHER_BOT_USER_ID
+        )
+        dm = await standin.send_user_message(DM_CHANNEL_ID, "hello in private")
+        [stored] = await answered(dmuse, f"discord:-:{DM_CHANNEL_ID}")
+        [reply] = standin.bot_messages(DM_CHANNEL_ID)
+        assert reply["message_reference"]["message_id"] == dm["id"]
+        assert reply["content"] == stored.content
+        for ignored in (own, other):
+            assert await dmuse.memory.find_by_platform_id(ignored["id"]) is None
+        assert [m["id"] for m in standin.bot_messages(GENERAL_CHANNEL_ID)] == [own["id"]]
+
+
+async def test_sharded_bot_without_message_content_still_answers_mentions(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(dmuse, standin, sharded=True, message_content_intent=False):
+        [identify] = standin.identify_payloads
+        assert identify["shard"] == [0, 1] and not identify["intents"] & (1 << 15)
+        await standin.send_user_message(GENERAL_CHANNEL_ID, "not for Muse")
+        await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} are you there?")
+        await answered(dmuse, GENERAL_KEY)
+        turns = [m.content for m in await dmuse.memory.recent(GENERAL_KEY) if m.role == "user"]
+        assert turns == ["are you there?"]
+
+
+# -- slash commands -------------------------------------------------------------------------
+
+
+async def test_forget_clears_this_channels_memory(dmuse: Muse, standin: DiscordStandin) -> None:
+    async with running(dmuse, standin):
+        await synced(standin)
+        await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} remember me")
+        await answered(dmuse, GENERAL_KEY)
+        record, [followup] = await slash_and_wait(standin, "forget")
+        assert record.response_type == 5  # deferred within the 3 s
+        assert followup.json["content"] == "Forgot this conversation (2 messages)."
+        assert await dmuse.memory.recent(GENERAL_KEY) == []
+
+
+async def test_admin_only_commands_refuse_normal_users(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    Scheduler(dmuse)  # registers /schedule, so the adapter offers it
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("persona set", {"prompt": "Talk like a pirate."}, "/persona set"),
+        ("persona reset", {}, "/persona set"),
+        (
+            "schedule add",
+            {
+                "mode": "daily",
+                "when": "09:00",
+                "timezone": "UTC",
+                "kind": "text",
+                "prompt": "A haiku",
+            },
+            "/schedule",
+        ),
+        ("schedule run-now", {"number": 1}, "/schedule"),
+        ("schedule remove", {"number": 1}, "/schedule"),
+        ("sync", {}, "/sync"),
+    ]
+    async with running(dmuse, standin):
+        await synced(standin)
+        for name, options, what in cases:
+            _, [refused] = await slash_and_wait(standin, name, options, user=NORMAL_USER_ID)
+            assert refused.json["content"].startswith(f"Only admins can use {what}"), name
+            assert refused.json["flags"] == 64  # seen by the user alone
+            _, [allowed] = await slash_and_wait(standin, name, options, user=ADMIN_USER_ID)
+            assert "Only admins" not in allowed.json["content"], (name, allowed.json)
+            if name == "persona set":
+                assert await dmuse.memory.get_persona(GENERAL_KEY) == "Talk like a pirate."
+            if name == "schedule add":
+                assert allowed.json["content"].startswith("Schedule #1 added")
+            if name == "sync":
+                assert standin.synced_commands[GUILD_ID]  # published for this server
+        assert await dmuse.memory.get_persona(GENERAL_KEY) is None  # reset by the admin
+
+
+async def test_reactions_become_feedback_and_cross_cancels(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(dmuse, standin):
+        await synced(standin)
+        await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} rate me")
+        [stored] = await answered(dmuse, GENERAL_KEY)
+        bot_message_id = int(stored.platform_message_id)
+        await standin.react(bot_message_id, NORMAL_USER_ID, "👍")
+        await standin.react(bot_message_id, ADMIN_USER_ID, "👎🏽")
+        db = dmuse.memory.connection
+
+        async def rows() -> list[tuple[Any, ...]]:
+            async with db.execute(
+                "SELECT message_id, user_id, value, conversation FROM feedback ORDER BY value"
+            ) as cur:
+                return [tuple(r) for r in await cur.fetchall()]
+
+        assert await eventually(lambda: _at_least(rows, 2)) == [
+            (str(bot_message_id), str(ADMIN_USER_ID), -1, GENERAL_KEY),
+            (str(bot_message_id), str(NORMAL_USER_ID), 1, GENERAL_KEY),
+        ]
+        _, [stats] = await slash_and_wait(standin, "stats")
+        assert stats.json["content"] == "Feedback here: 👍 1 · 👎 1"
+
+        removal = reaction_add(bot_message_id, GENERAL_CHANNEL_ID, ADMIN_USER_ID, "👎🏽")
+        await standin.dispatch("MESSAGE_REACTION_REMOVE", removal)
+        await eventually(lambda: _exactly(rows, 1))
+
+        # ❌ on your own message cancels what you asked for.
+        dmuse.text_engine.eos_ids = set()
+        dmuse.text_settings = dataclasses.replace(dmuse.text_settings, max_new_tokens=100_000)
+        ask = await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} talk forever")
+        await eventually(lambda: _true(dmuse.text_engine.running > 0))
+        await standin.react(int(ask["id"]), NORMAL_USER_ID, "❌")
+        await eventually(lambda: _true("Cancelled." in bot_contents(standin, GENERAL_CHANNEL_ID)))
+        await eventually(lambda: _true(dmuse.text_engine.running == 0))
+
+
+async def _at_least(fetch: Callable[[], Awaitable[list[Any]]], n: int) -> list[Any]:
+    found = await fetch()
+    return found if len(found) >= n else []
+
+
+async def _exactly(fetch: Callable[[], Awaitable[list[Any]]], n: int) -> bool:
+    return len(await fetch()) == n
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+# -- /imagine and its buttons -----------------------------------------------------------------
+
+
+async def test_imagine_defers_and_follows_up_with_pictures_and_buttons(
+    imuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(imuse, standin):
+        await synced(standin)
+        record, [followup] = await slash_and_wait(
+            standin, "imagine", {"prompt": "a red fox", "seed": 42, "count": 2}
+        )
+        assert record.response_type == 5  # deferred, public
+        assert not (record.response_data or {}).get("flags")
+        assert [name for name, _ in followup.files] == [
+            a["filename"] for a in followup.json["attachments"]
+        ]
+        assert len(followup.files) == 2
+        assert all(data.startswith(PNG_MAGIC) for _, data in followup.files)
+        caption = followup.json["content"]
+        assert "“a red fox”" in caption and "seeds 42, 43" in caption
+        message = standin.messages[int(followup.response["id"])]
+        assert int(message["id"]) == record.original_message_id  # completed the "thinking"
+        request_ids = {cid.rsplit(":", 1)[1] for cid in button_ids(message)}
+        assert len(request_ids) == 1
+        [request_id] = request_ids
+        assert button_ids(message) == [
+            f"muse:img:{action}:{request_id}" for action in ("reroll", "vary", "delete")
+        ]
+        # 🔁 variations: four more of the same prompt, the seeds after the shown ones.
+        click = await standin.click(f"muse:img:vary:{request_id}", int(message["id"]))
+        await standin.wait_for_call("POST", rf"/webhooks/\d+/{click.token}")
+        [more] = standin.calls("POST", rf"/webhooks/\d+/{click.token}")
+        assert "seeds 44, 45, 46, 47" in more.json["content"] and len(more.files) == 4
+
+        # A bad option is the core's error, seen by the user alone; the "thinking" goes.
+        bad, [error] = await slash_and_wait(standin, "imagine", {"prompt": "x", "width": 100})
+        assert error.json["flags"] == 64 and "--width 100" in error.json["content"]
+        assert standin.calls("DELETE", rf"/webhooks/\d+/{bad.token}/messages/@original")
+
+
+async def test_buttons_work_after_a_restart_and_delete_is_guarded(
+    imuse: Muse, standin: DiscordStandin, tmp_path: Path
+) -> None:
+    async with running(imuse, standin):
+        await synced(standin)
+        _, [followup] = await slash_and_wait(standin, "imagine", {"prompt": "a boat", "seed": 7})
+    first_id = int(followup.response["id"])
+    [reroll_id, _, delete_id] = button_ids(standin.messages[first_id])
+
+    # A new process: a new client and a new connection to the same database.
+    memory = await Memory.open(tmp_path / "muse.db")
+    restarted = make_muse(memory, imuse.text_engine, imuse.text_settings, imuse.image_engine)
+    try:
+        async with running(restarted, standin):
+            click = await standin.click(reroll_id, first_id, user=ADMIN_USER_ID)
+            await standin.wait_for_call("POST", rf"/webhooks/\d+/{click.token}")
+            [rerolled] = standin.calls("POST", rf"/webhooks/\d+/{click.token}")
+            assert "“a boat”" in rerolled.json["content"]
+            assert "seed 7 " not in rerolled.json["content"]  # a new seed (1 in 2**32: same)
+            second_id = int(rerolled.response["id"])
+            second_delete = button_ids(standin.messages[second_id])[2]
+            assert second_delete != delete_id
+
+            # Not the requester, not an admin: refused, seen by the clicker alone.
+            refused = await standin.click(second_delete, second_id, user=NORMAL_USER_ID)
+            await standin.wait_for_call("POST", rf"/interactions/{refused.id}/[^/]+/callback")
+            assert refused.response_type == 4 and refused.response_data is not None
+            assert refused.response_data["flags"] == 64
+            assert second_id in standin.messages
+            # The requester may delete; so may an admin.
+            await standin.click(delete_id, first_id, user=NORMAL_USER_ID)
+            await standin.click(second_delete, second_id, user=OWNER_USER_ID)
+            await eventually(
+                lambda: _true({first_id, second_id} <= set(standin.deleted_message_ids))
+            )
+    finally:
+        await memory.close()
+
+
+async def test_expired_interaction_falls_back_to_a_channel_message(
+    imuse: Muse, standin: DiscordStandin
+) -> None:
+    gate = threading.Event()
+    async with running(imuse, standin):
+        await synced(standin)
+        busy = asyncio.create_task(imuse.image_engine.arbiter.run("image", gate.wait, 10))
+        record = await standin.slash("imagine", {"prompt": "a slow snail", "seed": 1})
+        await standin.wait_for_call("POST", rf"/interactions/{record.id}/[^/]+/callback")
+        standin.expire_interaction(record.token)  # as if 15 minutes had passed
+        gate.set()
+        await busy
+        [post] = await standin.wait_for_call(
+            "POST", MESSAGES % GENERAL_CHANNEL_ID, status=200, timeout=20
+        )
+        assert "seed 1 " in post.json["content"] and post.files[0][1].startswith(PNG_MAGIC)
+        assert button_ids(standin.messages[int(post.response["id"])])[0].startswith(
+            "muse:img:reroll:"
+        )
+
+
+def test_imagine_text_round_trips_through_the_core_parser() -> None:
+    settings = ImageSettings()
+    options = {
+        "prompt": "a dragon's lair --seed 3 “quoted”",
+        "negative": "--blurry, text",
+        "seed": 5,
+        "steps": 2,
+        "width": 512,
+        "height": 256,
+        "count": 2,
+        "guidance": 1.5,
+    }
+    parsed = parse_imagine_args(imagine_text(options), settings)
+    assert parsed.prompt == 'a dragon\'s lair --seed 3 "quoted"'  # smart quotes normalized
+    assert (parsed.negative, parsed.seed, parsed.steps, parsed.size) == (
+        "--blurry, text",
+        5,
+        2,
+        "512x256",
+    )
+    assert (parsed.count, parsed.guidance) == (2, 1.5)
+
+
+def test_files_are_grouped_by_count_and_upload_limit() -> None:
+    files = [Attachment(f"{i}.png", b"x" * size) for i, size in enumerate([4, 4, 4, 11, 2])]
+    groups, too_big = group_files(files, size_limit=10, per_message=2)
+    assert [[f.filename for f in g] for g in groups] == [["0.png", "1.png"], ["2.png", "4.png"]]
+    assert [f.filename for f in too_big] == ["3.png"]
+    many = [Attachment(f"{i}.png", b"x") for i in range(23)]
+    assert [len(g) for g in group_files(many, size_limit=10**6)[0]] == [10, 10, 3]
+
+
+# -- scheduled posts ----------------------------------------------------------------------------
+
+
+async def test_outbound_posts_into_channels_and_threads(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(dmuse, standin) as adapter:
+        outbound = dmuse.outbounds["discord"]
+        target = Target("discord", str(GENERAL_CHANNEL_ID), str(GUILD_ID))
+        assert await outbound.channel_name(target) == "#general"
+        sent = await (await outbound.open(target)).send("Good morning!")
+        [post] = standin.calls("POST", MESSAGES % GENERAL_CHANNEL_ID)
+        assert post.json["content"] == "Good morning!" and "message_reference" not in post.json
+        assert sent.message_ids == (post.response["id"],)
+
+        thread = Target("discord", str(ART_CHANNEL_ID), str(GUILD_ID), str(THREAD_ID))
+        picture = Attachment("daily.png", PNG_MAGIC + b"data")
+        await (await outbound.open(thread)).upload([picture], "")
+        [upload] = standin.calls("POST", MESSAGES % THREAD_ID)
+        assert upload.files == [("daily.png", PNG_MAGIC + b"data")]
+
+        for bad in (
+            Target("discord", "1234567890123"),
+            Target("discord", str(GENERAL_CHANNEL_ID), "999"),
+            Target("discord", "general"),
+        ):
+            with pytest.raises(UserError):
+                await outbound.open(bad)
+        assert adapter.bot.get_channel(GENERAL_CHANNEL_ID) is not None
