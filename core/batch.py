@@ -41,6 +41,20 @@ class Sequence:
     cancelled: bool = False
     steps: int = 0  # decode steps this request took part in
     reused_tokens: int = 0  # prompt tokens served from the prefix cache
+    oom_retried: bool = False  # already replayed once after running out of memory
+
+    @property
+    def context(self) -> list[int]:
+        """What a prefill feeds: the prompt, plus what was generated before a replay."""
+        return self.prompt_ids + self.generated if self.generated else self.prompt_ids
+
+    def snapshot(self) -> tuple[int, int, int, bool]:
+        return len(self.generated), self.prefix_offset, self.read_offset, self.done
+
+    def restore(self, state: tuple[int, int, int, bool]) -> None:
+        """Undo a failed device job: forget tokens whose text never reached the user."""
+        kept, self.prefix_offset, self.read_offset, self.done = state
+        del self.generated[kept:]
 
     @property
     def position(self) -> int:

@@ -21,7 +21,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from core import kv
 from core.batch import Batch, GenerationSettings, Sequence, sample
-from core.device import DeviceArbiter, pick_device, pick_dtype
+from core.device import DeviceArbiter, is_oom, pick_device, pick_dtype
 from core.errors import ModelUnavailable
 from core.prefix_cache import PrefixCache
 from core.settings import TextSettings
@@ -137,6 +137,7 @@ class TextEngine:
 
     async def _run(self) -> None:
         assert self._batch is not None, "load() first"
+        self.max_batch = self.settings.max_batch_size  # lowered after an OOM until idle
         while self._pending or len(self._batch):
             room = self.max_batch - len(self._batch)
             arrivals = []
@@ -150,14 +151,20 @@ class TextEngine:
                 await self._job(list(self._batch.rows), self._decode)
 
     async def _job(self, affected: list[Sequence], fn: Any, *args: Any) -> None:
+        assert self._batch is not None
+        involved = list(dict.fromkeys([*affected, *self._batch.rows]))
+        before = {seq: seq.snapshot() for seq in involved}
         try:
             events = await self.arbiter.run("text", fn, *args)
         except Exception as exc:
-            log.warning("text generation step failed: %r", exc)
-            assert self._batch is not None
-            failed = set(affected) | set(self._batch.rows)
             self._batch = Batch(self.model, self.device)  # its cache may be half-updated
-            for seq in failed:
+            for seq in involved:
+                seq.restore(before[seq])
+            if is_oom(exc):
+                self._replay_smaller(involved, exc)
+                return
+            log.warning("text generation step failed: %r", exc)
+            for seq in involved:
                 seq.out.put_nowait(exc)
             return
         for seq, piece, done in events:
@@ -165,6 +172,24 @@ class TextEngine:
                 seq.out.put_nowait(piece)
             if done:
                 seq.out.put_nowait(_END)
+
+    def _replay_smaller(self, involved: list[Sequence], exc: BaseException) -> None:
+        """Out of memory: re-prefill each request (prompt + text so far) in batches of half
+        the size; a request that already had its second chance gets the error."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.max_batch = max(1, len(involved) // 2)
+        log.warning(
+            "text: out of memory with %d request(s); retrying at most %d at a time",
+            len(involved),
+            self.max_batch,
+        )
+        for seq in reversed(involved):
+            if seq.oom_retried or seq.cancelled:
+                seq.out.put_nowait(exc)
+            else:
+                seq.oom_retried = True
+                self._pending.appendleft(seq)
 
     # -- device jobs (device thread) -----------------------------------------------------
 
@@ -177,13 +202,13 @@ class TextEngine:
         for seq in arrivals:
             cache, reuse = (None, 0)
             if seq.cache_key and self.prefix_cache.max_bytes:
-                cache, reuse = self.prefix_cache.take(seq.cache_key, seq.prompt_ids)
+                cache, reuse = self.prefix_cache.take(seq.cache_key, seq.context)
             if cache is None:
                 cold.append(seq)
                 continue
             seq.reused_tokens = reuse
-            new = seq.prompt_ids[reuse:]
-            positions = torch.arange(reuse, len(seq.prompt_ids), device=self.device)
+            new = seq.context[reuse:]
+            positions = torch.arange(reuse, len(seq.context), device=self.device)
             logits = self._forward(torch.tensor([new], device=self.device), cache, positions[None])
             mask = torch.ones((1, kv.length(cache)), dtype=torch.long, device=self.device)
             events += self._first_tokens([seq], logits, cache, mask)
@@ -192,13 +217,14 @@ class TextEngine:
         return events
 
     def _prefill_padded(self, seqs: list[Sequence]) -> list[tuple[Sequence, str, bool]]:
-        width = max(len(s.prompt_ids) for s in seqs)
+        contexts = [s.context for s in seqs]
+        width = max(len(c) for c in contexts)
         pad = self.tokenizer.pad_token_id or 0
         ids = torch.tensor(
-            [[pad] * (width - len(s.prompt_ids)) + s.prompt_ids for s in seqs], device=self.device
+            [[pad] * (width - len(c)) + c for c in contexts], device=self.device
         )
         mask = torch.tensor(
-            [[0] * (width - len(s.prompt_ids)) + [1] * len(s.prompt_ids) for s in seqs],
+            [[0] * (width - len(c)) + [1] * len(c) for c in contexts],
             dtype=torch.long,
             device=self.device,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import torch
 
 from core.device import DeviceArbiter
 from core.prefix_cache import PrefixCache
@@ -137,3 +138,69 @@ async def test_forget_and_persona_change_invalidate_the_cache(muse: Muse) -> Non
     assert key in muse.text_engine.prefix_cache
     await muse.run_command("persona", msg("set You are terse.", platform_admin=True), reply)
     assert key not in muse.text_engine.prefix_cache
+
+
+def use_model(engine: TextEngine, model: object) -> None:
+    engine.model = model
+    assert engine._batch is not None and not len(engine._batch)
+    engine._batch.model = model  # the idle batch made at load time holds the model too
+
+
+class OutOfMemoryWhen:
+    """Wraps the model: raises CUDA's out-of-memory error for matching forward passes."""
+
+    def __init__(
+        self, model: object, batched_at_least: int, times: int, after: int = 0
+    ) -> None:
+        self.model = model
+        self.batched_at_least = batched_at_least
+        self.times = times
+        self.after = after  # let this many matching passes through first
+        self.raised = 0
+
+    def __call__(self, **kwargs: object) -> object:
+        rows = kwargs["input_ids"].shape[0]  # type: ignore[attr-defined]
+        if rows >= self.batched_at_least and self.raised < self.times:
+            if self.after > 0:
+                self.after -= 1
+                return self.model(**kwargs)
+            self.raised += 1
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.model(**kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
+
+
+async def test_out_of_memory_mid_stream_replays_in_smaller_batches(engine: TextEngine) -> None:
+    ps = prompts(engine, 4)
+    serial = [await text_of(engine, p) for p in ps]
+    # The prefill and four decode steps of the batch of 4 pass; the fifth step fails.
+    oom = OutOfMemoryWhen(engine.model, batched_at_least=3, times=1, after=5)
+    use_model(engine, oom)
+    got: list[list[str]] = [[] for _ in ps]
+
+    async def collect(i: int) -> None:
+        async for piece in engine.stream(ps[i], GREEDY):
+            got[i].append(piece)
+
+    await asyncio.gather(*(collect(i) for i in range(4)))
+    assert oom.raised == 1 and oom.after == 0
+    assert all(len(g) > 3 for g in got)
+    # Nothing lost or repeated: the text the users saw is what an undisturbed run gives.
+    assert ["".join(g) for g in got] == serial
+
+
+async def test_out_of_memory_twice_gives_up_and_the_user_gets_an_apology(
+    engine: TextEngine, muse: Muse
+) -> None:
+    muse.text_engine = engine
+    use_model(engine, OutOfMemoryWhen(engine.model, batched_at_least=1, times=10**6))
+    with pytest.raises(torch.OutOfMemoryError):
+        await text_of(engine, prompts(engine, 1)[0])
+    reply = RecordingReply()
+    await muse.handle_message(msg("hello"), reply)
+    assert reply.last.startswith("Sorry, something went wrong on my side (error id ")
+    # The engine keeps serving once memory is back.
+    use_model(engine, engine.model.model)
+    assert await text_of(engine, prompts(engine, 1)[0])
