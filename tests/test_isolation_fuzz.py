@@ -146,3 +146,62 @@ async def test_flood_of_500_mentions(muse: Muse) -> None:
         f"flood: 500 mentions, {len(answered)} answered, {len(busy)} busy, "
         f"peak RSS {peak_mb:.0f} MiB"
     )
+
+
+option_words = st.lists(
+    st.one_of(
+        st.sampled_from(
+            ["--seed", "--steps", "--size", "--width", "--height", "--guidance", "--count"]
+        ),
+        st.sampled_from(["--negative", "--", "-1", "0", "1e309", "nan", "99999x3", "64x64"]),
+        st.sampled_from(['"', "'", "“", "--seed=", "--size=8x8", "--nope", "512x512"]),
+        st.from_regex(r"-?[0-9]{1,25}(\.[0-9]{0,5})?", fullmatch=True),
+        unicode_text.map(lambda t: t[:30]),
+    ),
+    max_size=12,
+).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=option_words)
+def test_any_imagine_text_parses_or_gets_a_one_line_error(text: str) -> None:
+    from core.errors import OptionError
+    from core.imagine import ImageSettings, parse_imagine_args, validate_imagine
+
+    image_settings = ImageSettings()
+    try:
+        options = validate_imagine(parse_imagine_args(text, image_settings), image_settings)
+    except OptionError as exc:
+        message = str(exc)
+        assert message and "\n" not in message and "Traceback" not in message
+        return
+    assert options.prompt.strip() and options.seed is not None
+    assert 1 <= options.steps <= image_settings.max_steps
+    assert 1 <= options.count <= image_settings.max_count
+    assert options.width % 8 == 0 and options.width <= image_settings.max_width
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        option_words,
+        st.tuples(
+            st.sampled_from(["daily", "cron", "hourly", ""]),
+            st.sampled_from(["09:00", "25:61", '"0 9 * * 1-5"', '"* * *"', "9", "“0 9 * * *”"]),
+            st.sampled_from(["UTC", "Europe/Paris", "Mars/Olympus", "utc", ""]),
+            st.sampled_from(["text", "image", "text+image", "video", ""]),
+            unicode_text.map(lambda t: t[:40]),
+        ).map(" ".join),
+    )
+)
+def test_any_schedule_add_text_parses_or_gets_a_clear_error(text: str) -> None:
+    from core.errors import OptionError
+    from core.schedule_commands import parse_add
+
+    try:
+        request = parse_add(text)
+    except OptionError as exc:
+        assert str(exc).strip() and "Traceback" not in str(exc)
+        return
+    assert len(request.cron.split()) == 5 and request.kind in {"text", "image", "text+image"}
+    assert request.prompt.strip()

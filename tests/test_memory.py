@@ -70,3 +70,21 @@ async def test_sql_injection_is_just_text(memory: Memory) -> None:
     evil = "x'); DROP TABLE messages; --"
     await memory.add_message(evil, "user", evil)
     assert [m.content for m in await memory.recent(evil)] == [evil]
+
+
+async def test_a_locked_database_is_waited_for_not_failed(tmp_path: Path) -> None:
+    """Another process (a backup, `muse purge`) holding the write lock only delays writes."""
+    path = tmp_path / "busy.db"
+    memory = await Memory.open(path)
+    try:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # take the write lock
+        write = asyncio.create_task(memory.add_message("k", "user", "still here", author_id="u"))
+        await asyncio.sleep(0.5)  # long enough for the write to meet the lock
+        assert not write.done()  # waiting on SQLite's busy handler, not failed
+        other.execute("COMMIT")
+        other.close()
+        await asyncio.wait_for(write, 30)
+        assert [m.content for m in await memory.recent("k")] == ["still here"]
+    finally:
+        await memory.close()
