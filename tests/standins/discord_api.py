@@ -283,7 +283,7 @@ class DiscordStandin:
         status: int | None = None,
     ) -> list[RecordedCall]:
         """Wait until `count` matching calls were answered; returns all matching calls."""
-        await self._wait_until(
+        await self.wait_until(
             lambda: len(self.calls(method, path_regex, status=status)) >= count,
             timeout,
             f"{count} x {method} {path_regex} (status {status})",
@@ -342,7 +342,7 @@ class DiscordStandin:
 
         discord.py fires on_ready only `guild_ready_timeout` later; see `running_client`.
         """
-        await self._wait_until(lambda: self.gateway.ready_count >= count, timeout, f"{count} READY")
+        await self.wait_until(lambda: self.gateway.ready_count >= count, timeout, f"{count} READY")
 
     async def dispatch(self, event: str, data: Json) -> int:
         """Send a DISPATCH (op 0) to every live session, filtered by its intents.
@@ -515,7 +515,7 @@ class DiscordStandin:
 
     # internals: waiting and recording
 
-    async def _wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         assert self._changed is not None, "start() the stand-in first"
         async with self._changed:
             try:
