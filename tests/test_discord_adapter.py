@@ -646,3 +646,27 @@ async def test_outbound_posts_into_channels_and_threads(
             with pytest.raises(UserError):
                 await outbound.open(bad)
         assert adapter.bot.get_channel(GENERAL_CHANNEL_ID) is not None
+
+
+async def test_schedule_added_by_slash_command_posts_once_into_the_channel(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    scheduler = Scheduler(dmuse)
+    add = {"mode": "daily", "when": "09:00", "timezone": "UTC", "kind": "text", "prompt": "Hi"}
+    async with running(dmuse, standin):
+        await synced(standin)
+        _, [added] = await slash_and_wait(standin, "schedule add", add, user=ADMIN_USER_ID)
+        assert added.json["content"].startswith("Schedule #1 added")
+        _, [ran] = await slash_and_wait(
+            standin, "schedule run-now", {"number": 1}, user=ADMIN_USER_ID
+        )
+        assert ran.json["content"] == "Schedule #1 posted."
+        # Posted as a plain channel message (not an interaction follow-up), final text only.
+        [call] = standin.calls("POST", MESSAGES % GENERAL_CHANNEL_ID)
+        post = standin.messages[int(call.response["id"])]
+        # The post is in the channel's memory, so a follow-up mention can refer to it.
+        [stored] = await answered(dmuse, GENERAL_KEY)
+        assert post["content"] == stored.content and stored.platform_message_id == post["id"]
+        _, [listed] = await slash_and_wait(standin, "schedule list", {}, user=ADMIN_USER_ID)
+        assert "#1" in listed.json["content"] and "posted" in listed.json["content"]
+    del scheduler
