@@ -670,3 +670,45 @@ async def test_schedule_added_by_slash_command_posts_once_into_the_channel(
         _, [listed] = await slash_and_wait(standin, "schedule list", {}, user=ADMIN_USER_ID)
         assert "#1" in listed.json["content"] and "posted" in listed.json["content"]
     del scheduler
+
+
+# -- flood ------------------------------------------------------------------------------------
+
+
+async def test_flood_of_500_mentions_each_answered_or_told_busy(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    dmuse.limits = dataclasses.replace(dmuse.limits, queue_depth=100)
+    dmuse.admission.depth = 100
+    async with running(dmuse, standin):
+        mentions = []
+        for i in range(500):
+            channel = (GENERAL_CHANNEL_ID, ART_CHANNEL_ID)[i % 2]
+            mentions.append(await standin.send_user_message(channel, f"{MENTION} hello {i}"))
+        wanted = {int(m["id"]) for m in mentions}
+
+        def answers() -> dict[int, dict[str, Any]]:
+            out = {}
+            for m in standin.bot_messages():
+                ref = (m.get("message_reference") or {}).get("message_id")
+                if ref is not None and int(ref) in wanted:
+                    out.setdefault(int(ref), m)
+            return out
+
+        await standin.wait_until(lambda: len(answers()) == 500, 240, "500 answers")
+        busy = [m for m in answers().values() if m["content"].startswith("I'm busy right now")]
+        assert not [m for m in answers().values() if m["content"].startswith("Sorry")]
+        keys = [GENERAL_KEY, f"discord:{GUILD_ID}:{ART_CHANNEL_ID}"]
+        done = await answered(dmuse, keys[0]) + await answered(dmuse, keys[1])
+        accepted = 500 - len(busy)
+
+        async def all_stored() -> bool:
+            rows = [m for k in keys for m in await dmuse.memory.recent(k, 10_000)]
+            return sum(m.role == "assistant" for m in rows) == accepted
+
+        await eventually(all_stored, 120)
+        rows = [m for k in keys for m in await dmuse.memory.recent(k, 10_000)]
+        user_ids = [m.platform_message_id for m in rows if m.role == "user"]
+        # Every accepted mention is in memory exactly once; refused ones are not.
+        assert len(user_ids) == len(set(user_ids)) == accepted > 0 and done
+        print(f"discord flood: 500 mentions, {accepted} answered, {len(busy)} busy")
