@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.discord.settings import DiscordSettings, validate_discord_settings
+from adapters.slack.settings import SlackSettings, validate_slack_settings
 from core.imagine import ImageSettings, validate_image_settings
 from core.moderation import validate_rules
 from core.quotas import parse_role_multipliers
@@ -58,4 +59,5 @@ SECTIONS: dict[str, Section] = {
     "scheduler": Section(SchedulerSettings),
     "schedules": Section(ScheduleEntry, is_list=True, validate=_check_schedules),
     "discord": Section(DiscordSettings, validate=validate_discord_settings),
+    "slack": Section(SlackSettings, validate=validate_slack_settings),
 }

@@ -8,6 +8,13 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# A developer's own tokens and config must never reach the tests (nor, through them, the
+# real Discord or Slack).
+os.environ.pop("DISCORD_TOKEN", None)
+os.environ.pop("SLACK_BOT_TOKEN", None)
+os.environ.pop("SLACK_APP_TOKEN", None)
+os.environ.pop("SLACK_SIGNING_SECRET", None)
+os.environ.pop("MUSE_CONFIG", None)
 
 from core.device import DeviceArbiter
 from core.memory import Memory

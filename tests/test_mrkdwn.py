@@ -38,7 +38,7 @@ from adapters.slack.mrkdwn import RULE, escape, to_mrkdwn
         ("a < b && c > d", "a &lt; b &amp;&amp; c &gt; d"),
         (
             "hey <@U0ALICE001> in <#C0GENERAL1|general>",
-            "hey <@U0ALICE001> in <#C0GENERAL1|general>",
+            "hey &lt;@U0ALICE001&gt; in <#C0GENERAL1|general>",
         ),
         ("<!channel> wake up", "&lt;!channel&gt; wake up"),
         ("snake_case and 2*3*4 stay", "snake_case and 2*3*4 stay"),

@@ -1,5 +1,5 @@
-"""`muse run` as a user starts it: a real subprocess, config file, token from the environment,
-talking to the local Discord stand-in through `[discord] api_url`."""
+"""`muse run` as a user starts it: a real subprocess, config file, tokens from the environment,
+talking to the local Discord and Slack stand-ins through `api_url` in the config."""
 
 from __future__ import annotations
 
@@ -10,6 +10,14 @@ import sys
 from pathlib import Path
 
 from tests.standins.discord_api import BOT_USER_ID, GENERAL_CHANNEL_ID, TOKEN, DiscordStandin
+from tests.standins.slack_api import APP_TOKEN, BOT_TOKEN, SlackApiStandin
+from tests.standins.slack_signing import (
+    ALICE,
+    CHANNEL_ID,
+    app_mention_event,
+    event_callback,
+    mention,
+)
 
 
 async def start_muse(tmp_path: Path, tiny_root: Path, config: str, env: dict[str, str]):
@@ -56,3 +64,27 @@ async def test_muse_run_with_a_discord_token_serves_discord(
         log = stderr.decode()
         assert TOKEN not in log  # secrets never reach the log
         assert "terminal chat" not in log  # the shell did not start instead
+
+
+async def test_muse_run_with_slack_tokens_serves_slack_over_socket_mode(
+    tmp_path: Path, tiny_text_dir: Path
+) -> None:
+    async with SlackApiStandin() as slack:
+        config = f'[slack]\napi_url = "{slack.api_url}"\n'  # mode = "socket" by default
+        tokens = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, tokens)
+        try:
+            await slack.socket.wait_connected(timeout=120)
+            event = app_mention_event(CHANNEL_ID, ALICE, f"{mention()} hello")
+            envelope = await slack.socket.push_event(event_callback(event))
+            await slack.socket.wait_for_ack(envelope, timeout=30)
+            [post] = await slack.wait_for("chat.postMessage", timeout=120)
+            assert post.params["thread_ts"] == event["ts"] and post.token == BOT_TOKEN
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+        log = stderr.decode()
+        assert proc.returncode == 0, log[-3000:]
+        assert BOT_TOKEN not in log and APP_TOKEN not in log
+        assert not slack.socket.open_connections  # closed cleanly on SIGTERM

@@ -3,8 +3,9 @@
 Conversions: `**b**`/`__b__` → `*b*`, `*i*`/`_i_` → `_i_`, `***bi***` → `*_bi_*`, `~~s~~` → `~s~`,
 `[text](url)` / `![alt](url)` → `<url|text>`, `# heading` → `*heading*`, `-`/`*`/`+` bullets → `•`,
 `---` → a rule, `> quote` kept. `&`, `<` and `>` become entities everywhere (Slack's rule) except
-in the control sequences we emit or keep (`<url|text>`, user/channel mentions `<@U…>`, `<#C…>`);
-broadcasts like `<!channel>` stay escaped so model output can never ping a whole channel.
+in the control sequences we emit or keep (`<url|text>`, channel links `<#C…>`); user mentions
+`<@U…>` and broadcasts like `<!channel>` stay escaped so model output never pings anyone (as on
+Discord, where replies allow no mentions).
 
 Code is never reformatted: inline code and fenced blocks keep their content, only
 entity-escaped, which Slack decodes for display (raw `<…>` inside code would otherwise be parsed
@@ -38,7 +39,7 @@ _TOKEN = re.compile(
     _CODE
     + r"|(?P<link>!?\[(?P<label>[^\[\]]*)\]\((?P<url>[^()\s]+(?:\([^()\s]*\)[^()\s]*)*)"
     + r"(?:[ \t]+\"[^\"]*\")?\))"
-    + r"|(?P<ref><[@#][UWC][A-Z0-9]+(?:\|[^<>`]*)?>)"
+    + r"|(?P<ref><#C[A-Z0-9]+(?:\|[^<>`]*)?>)"
     + r"|(?P<auto><(?P<auto_url>(?:https?|mailto):[^\s<>|`]+)(?:\|(?P<auto_label>[^<>`]*))?>)"
     + r"|\\(?P<escaped>[\\`*_{}\[\]()#+\-.!~<>|&])"
 )
