@@ -200,14 +200,28 @@ def test_any_imagine_text_parses_or_gets_a_one_line_error(text: str) -> None:
         ).map(" ".join),
     )
 )
-def test_any_schedule_add_text_parses_or_gets_a_clear_error(text: str) -> None:
+def test_any_schedule_add_text_is_accepted_or_clearly_refused(text: str) -> None:
+    """What `/schedule add` checks before storing: the parse, then the schedule's own rules."""
     from core.errors import OptionError
+    from core.reply import Target
     from core.schedule_commands import parse_add
+    from core.schedule_model import Schedule
 
     try:
         request = parse_add(text)
+        schedule = Schedule(
+            id=None,
+            target=Target("shell", "local"),
+            cron=request.cron,
+            timezone=request.timezone,
+            kind=request.kind,
+            prompt=request.prompt,
+            persona=request.persona,
+            created_by="shell:fuzz",
+        )
+        schedule.validate()
     except OptionError as exc:
         assert str(exc).strip() and "Traceback" not in str(exc)
         return
     assert len(request.cron.split()) == 5 and request.kind in {"text", "image", "text+image"}
-    assert request.prompt.strip()
+    assert request.prompt.strip() and schedule.trigger() is not None

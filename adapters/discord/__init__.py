@@ -25,12 +25,12 @@ from adapters.discord.cogs.imagine import ImagineCog
 from adapters.discord.cogs.schedule import ScheduleCog
 from adapters.discord.context import DiscordContext
 from adapters.discord.outbound import DiscordOutbound
-from adapters.discord.pacing import ChannelPacer
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.store import ImageRequestStore, ThreadStore
 from adapters.discord.sync import sync_on_start
 from adapters.discord.translate import PLATFORM
 from adapters.discord.views import ImageButton
+from core.pacing import ChannelPacer
 from core.service import Muse
 
 __all__ = ["DiscordAdapter", "DiscordSettings"]

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import discord
 from discord.ext import commands
 
-from adapters.discord.pacing import ChannelPacer
 from adapters.discord.reply import DiscordReply, ImagePostHook
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.store import ImageRequestStore, ThreadStore
 from adapters.discord.surfaces import ChannelSurface, InteractionSurface
+from core.pacing import ChannelPacer
 from core.service import Muse
 
 

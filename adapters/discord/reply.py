@@ -11,7 +11,6 @@ reopened). The final state is exactly `split_message(final text)`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -19,9 +18,10 @@ from typing import Protocol
 
 import discord
 
-from adapters.discord.pacing import ChannelPacer
 from adapters.discord.surfaces import MAX_FILES, MESSAGE_LIMIT, Surface
+from core.pacing import ChannelPacer
 from core.reply import Attachment, Sent
+from core.streaming import follow
 from core.textsplit import split_message
 
 EMPTY_ANSWER = "…"  # Discord refuses empty messages; shown when a reply has no text at all
@@ -80,40 +80,8 @@ class DiscordReply:
 
     async def stream(self, pieces: AsyncIterator[str]) -> Sent:
         await self._begin(False)
-        parts: list[str] = []
-        wake = asyncio.Event()
-        finished = False
-
-        def current() -> str:
-            return "".join(parts)
-
-        async def writer() -> None:
-            while True:
-                await wake.wait()
-                wake.clear()
-                if current().strip():  # nothing to show for leading whitespace
-                    await self._show(current, False)
-                if finished:
-                    return
-
-        task = asyncio.create_task(writer())
-        try:
-            async for piece in pieces:
-                parts.append(piece)
-                wake.set()
-                if task.done():
-                    break  # the writer failed; its error is raised below
-        except BaseException:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, discord.HTTPException):
-                await task
-            raise
-        finished = True
-        wake.set()
-        await task
-        final = current()
-        if not final.strip():
-            await self._show(lambda: final, False)  # still say something
+        final = await follow(pieces, lambda current: self._show(current, False))
+        await self._show(lambda: final, False)  # exactly the final text (or EMPTY_ANSWER)
         return self._sent(final)
 
     async def upload(self, files: list[Attachment], text: str) -> Sent:

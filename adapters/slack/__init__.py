@@ -27,12 +27,12 @@ from adapters.slack.context import Identity, SlackContext
 from adapters.slack.dedupe import RecentKeys, dedupe_middleware
 from adapters.slack.listeners import chat, commands, feedback, imagine
 from adapters.slack.outbound import SlackOutbound
-from adapters.slack.pacing import ChannelPacer
 from adapters.slack.people import People
 from adapters.slack.serve import serve_http, serve_socket
 from adapters.slack.settings import SlackSettings
 from adapters.slack.store import ThreadStore
 from adapters.slack.translate import PLATFORM
+from core.pacing import ChannelPacer
 from core.service import Muse
 
 __all__ = ["SlackAdapter", "SlackSettings"]

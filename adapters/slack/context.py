@@ -12,11 +12,11 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.dedupe import RecentKeys
-from adapters.slack.pacing import ChannelPacer
 from adapters.slack.people import People
 from adapters.slack.reply import Respond, SlackReply, Where
 from adapters.slack.settings import SlackSettings
 from adapters.slack.store import ThreadStore
+from core.pacing import ChannelPacer
 from core.service import Muse
 
 log = logging.getLogger(__name__)

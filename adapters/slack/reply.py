@@ -15,8 +15,6 @@ workspace has it yet; chat.update works everywhere and within Tier 3 when paced.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,8 +24,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.mrkdwn import to_mrkdwn
-from adapters.slack.pacing import ChannelPacer
+from core.pacing import ChannelPacer
 from core.reply import Attachment, Sent
+from core.streaming import follow
 from core.textsplit import MIN_LIMIT, split_message
 
 log = logging.getLogger(__name__)
@@ -111,38 +110,7 @@ class SlackReply:
 
     async def stream(self, pieces: AsyncIterator[str]) -> Sent:
         self._begin()
-        parts: list[str] = []
-        wake = asyncio.Event()
-        finished = False
-
-        def current() -> str:
-            return "".join(parts)
-
-        async def writer() -> None:
-            while True:
-                await wake.wait()
-                wake.clear()
-                if finished:
-                    return
-                if current().strip():  # leading whitespace alone shows nothing yet
-                    await self._show(current, final=False)
-
-        task = asyncio.create_task(writer())
-        try:
-            async for piece in pieces:
-                parts.append(piece)
-                wake.set()
-                if task.done():
-                    break  # the writer failed; its error is raised below
-        except BaseException:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, SlackApiError):
-                await task
-            raise
-        finished = True
-        wake.set()
-        await task
-        final = current()
+        final = await follow(pieces, lambda current: self._show(current, final=False))
         await self._show(lambda: final, final=True)
         return self._sent(final)
 
