@@ -5,9 +5,10 @@ slash commands, buttons under pictures, reactions as feedback, scheduled posts.
     await adapter.run()                        # serves until cancelled, then closes
 
 Modules: settings ([discord]), client (bot class, intents, API endpoint), translate
-(discord.py -> core Message), triggers (when to answer), pacing + surfaces + reply (the
-core's Reply on Discord), images + views (/imagine and its persistent buttons), store
-(SQLite), sync (slash command publishing), outbound (scheduled posts), cogs/ (features).
+(discord.py -> core Message), triggers (when to answer), surfaces + reply (the core's
+Reply on Discord, paced by core.pacing), images + views (/imagine and its persistent
+buttons), store (SQLite), sync (slash command publishing), outbound (scheduled posts),
+cogs/ (features).
 """
 
 from __future__ import annotations

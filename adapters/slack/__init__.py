@@ -7,8 +7,8 @@ scheduled posts. Socket Mode or HTTP mode, as [slack] mode says.
 
 Modules: settings ([slack]), serve (HTTP / Socket Mode), translate (payloads -> core
 Message), people (users.info cache), triggers (when to answer), dedupe (retried
-deliveries), pacing + reply (the core's Reply on Slack), mrkdwn (Markdown -> Slack),
-store (threads in SQLite), outbound (scheduled posts), listeners/ (features).
+deliveries), reply (the core's Reply on Slack, paced by core.pacing), mrkdwn (Markdown ->
+Slack), store (threads in SQLite), outbound (scheduled posts), listeners/ (features).
 """
 
 from __future__ import annotations
