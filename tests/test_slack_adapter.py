@@ -28,6 +28,7 @@ from core.image_engine import ImageEngine
 from core.memory import Memory
 from core.policy import Policy
 from core.reply import Attachment, Target
+from core.scheduler import Scheduler
 from core.service import Muse
 from core.settings import LimitSettings, PolicySettings, TextSettings
 from core.text_engine import TextEngine
@@ -651,3 +652,22 @@ def test_settings_need_the_modes_credentials() -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_schedule_commands_are_for_admins(smuse: Muse, slack: SlackApiStandin) -> None:
+    Scheduler(smuse)  # registers /schedule, so the adapter offers it
+    async with running(smuse, slack) as r:
+        for i, args in enumerate(["add daily 09:00 UTC text A haiku", "run-now 1", "remove 1"]):
+            await r.command("/schedule", args)  # Alice is no admin
+            refused = (await slack.wait_for(RESPONSE_URL, i + 1))[-1]
+            assert refused.params["response_type"] == "ephemeral", args
+            assert refused.params["text"].startswith("Only admins can use /schedule"), args
+        assert await smuse.memory.connection.execute_fetchall("SELECT id FROM schedules") == []
+
+        await r.command("/schedule", "add daily 09:00 UTC text A haiku", user=BOB)
+
+        async def added() -> bool:
+            rows = await smuse.memory.connection.execute_fetchall("SELECT id FROM schedules")
+            return len(list(rows)) == 1
+
+        await eventually(added)
