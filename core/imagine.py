@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from core.errors import OptionError
+from core.settings import device_field, dtype_field
 
 DEFAULT_IMAGE_MODEL = "stabilityai/sd-turbo"
 MAX_SEED = 2**32 - 1
@@ -33,16 +34,8 @@ class ImageSettings:
         default=DEFAULT_IMAGE_MODEL,
         metadata={"doc": "diffusers text-to-image model id on the Hugging Face hub, or a folder"},
     )
-    device: str = field(
-        default="auto", metadata={"doc": "auto (CUDA, then MPS, then CPU), or e.g. cuda:1, cpu"}
-    )
-    dtype: str = field(
-        default="auto",
-        metadata={
-            "doc": "auto = bf16/fp16 on CUDA, fp32 on CPU",
-            "choices": ["auto", "float32", "bfloat16", "float16"],
-        },
-    )
+    device: str = device_field()
+    dtype: str = dtype_field()
     steps: int = field(
         default=1,
         metadata={"doc": "default denoising steps (distilled turbo models: 1-4)", "min": 1},

@@ -8,6 +8,7 @@ Each field carries its documentation and limits in `metadata` ("doc", "min", "ma
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_TEXT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 DEFAULT_SYSTEM_PROMPT = (
@@ -37,6 +38,23 @@ class MuseSettings:
     )
 
 
+def device_field() -> Any:
+    """[text] and [image] device: which accelerator a model loads on."""
+    return field(
+        default="auto", metadata={"doc": "auto (CUDA, then MPS, then CPU), or e.g. cuda:1, cpu"}
+    )
+
+
+def dtype_field() -> Any:
+    return field(
+        default="auto",
+        metadata={
+            "doc": "auto = bf16/fp16 on CUDA, fp32 on CPU",
+            "choices": ["auto", "float32", "bfloat16", "float16"],
+        },
+    )
+
+
 @dataclass
 class TextSettings:
     """[text] — the chat model and how it generates."""
@@ -45,16 +63,8 @@ class TextSettings:
         default=DEFAULT_TEXT_MODEL,
         metadata={"doc": "Hugging Face model id or local path of a causal LM with a chat template"},
     )
-    device: str = field(
-        default="auto", metadata={"doc": "auto (CUDA, then MPS, then CPU), or e.g. cuda:1, cpu"}
-    )
-    dtype: str = field(
-        default="auto",
-        metadata={
-            "doc": "auto = bf16/fp16 on CUDA, fp32 on CPU",
-            "choices": ["auto", "float32", "bfloat16", "float16"],
-        },
-    )
+    device: str = device_field()
+    dtype: str = dtype_field()
     system_prompt: str = field(
         default=DEFAULT_SYSTEM_PROMPT,
         metadata={"doc": "default persona; /persona set overrides it per channel"},

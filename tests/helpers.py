@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from core.events import Message
 from core.reply import Attachment, Sent
+
+if TYPE_CHECKING:
+    from core.service import Muse
 
 _ids = itertools.count(1)
 
@@ -51,3 +57,24 @@ def msg(text: str, channel: str = "c1", author: str = "u1", **kw: object) -> Mes
     return Message(
         platform="test", channel=channel, author_id=author, author_name=author, text=text, **kw
     )  # type: ignore[arg-type]
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    """Poll an async check until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def answered(muse: Muse, key: str, count: int = 1) -> list[Any]:
+    """Wait until `count` assistant turns are stored for `key` (the reply is complete)."""
+
+    async def check() -> list[Any]:
+        rows = [m for m in await muse.memory.recent(key) if m.role == "assistant"]
+        return rows if len(rows) >= count else []
+
+    return await eventually(check)

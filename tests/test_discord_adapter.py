@@ -35,6 +35,7 @@ from core.settings import LimitSettings, TextSettings
 from core.text_engine import TextEngine
 from core.textsplit import split_message
 from tests.conftest_image import image_engine, image_settings, tiny_image_dir  # noqa: F401
+from tests.helpers import answered, eventually
 from tests.standins.discord_api import (
     ADMIN_USER_ID,
     ART_CHANNEL_ID,
@@ -130,27 +131,6 @@ async def running(
             await asyncio.wait_for(task, 10)
         assert adapter.bot.is_closed()
         assert "discord" not in muse.outbounds
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    """Poll an async check until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-async def answered(muse: Muse, key: str, count: int = 1) -> list[Any]:
-    """Wait until `count` assistant turns are stored for `key` (the reply is complete)."""
-
-    async def check() -> list[Any]:
-        rows = [m for m in await muse.memory.recent(key) if m.role == "assistant"]
-        return rows if len(rows) >= count else []
-
-    return await eventually(check)
 
 
 def bot_contents(standin: DiscordStandin, channel_id: int) -> list[str]:

@@ -10,7 +10,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from core.service import Muse
 from core.settings import LimitSettings, PolicySettings, TextSettings
 from core.text_engine import TextEngine
 from tests.conftest_image import image_engine, image_settings, tiny_image_dir  # noqa: F401
+from tests.helpers import answered, eventually
 from tests.standins.slack_api import (
     APP_TOKEN,
     BOT_ID,
@@ -170,26 +171,6 @@ async def running(muse: Muse, slack: SlackApiStandin, **changes: Any) -> AsyncIt
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
         assert "slack" not in muse.outbounds
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-async def answered(muse: Muse, key: str, count: int = 1) -> list[Any]:
-    """Wait until `count` assistant turns are stored for `key` (the reply is complete)."""
-
-    async def check() -> list[Any]:
-        rows = [m for m in await muse.memory.recent(key) if m.role == "assistant"]
-        return rows if len(rows) >= count else []
-
-    return await eventually(check)
 
 
 def key(channel: str = CHANNEL_ID, thread: str | None = None) -> str:
