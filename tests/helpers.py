@@ -11,9 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from core.events import Message
 from core.reply import Attachment, Sent
+from core.service import Muse
+from core.settings import LimitSettings
 
 if TYPE_CHECKING:
-    from core.service import Muse
+    from core.image_engine import ImageEngine
+    from core.memory import Memory
+    from core.policy import Policy
+    from core.settings import TextSettings
+    from core.text_engine import TextEngine
 
 _ids = itertools.count(1)
 
@@ -78,3 +84,24 @@ async def answered(muse: Muse, key: str, count: int = 1) -> list[Any]:
         return rows if len(rows) >= count else []
 
     return await eventually(check)
+
+
+def platform_muse(
+    memory: Memory,
+    engine: TextEngine,
+    settings: TextSettings,
+    images: ImageEngine | None = None,
+    policy: Policy | None = None,
+) -> Muse:
+    """The core as the adapter tests drive it: no rate limit, no place-in-line notices."""
+    extra: dict[str, Any] = {"policy": policy} if policy is not None else {}
+    return Muse(
+        memory=memory,
+        text_engine=engine,
+        arbiter=engine.arbiter,
+        text_settings=settings,
+        **extra,
+        limits=LimitSettings(requests_per_minute=0, notify_wait_seconds=3600),
+        image_engine=images,
+        image_settings=images.settings if images is not None else None,
+    )

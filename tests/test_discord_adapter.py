@@ -31,11 +31,11 @@ from core.memory import Memory
 from core.reply import Attachment, Target
 from core.scheduler import Scheduler
 from core.service import Muse
-from core.settings import LimitSettings, TextSettings
+from core.settings import TextSettings
 from core.text_engine import TextEngine
 from core.textsplit import split_message
 from tests.conftest_image import image_engine, image_settings, tiny_image_dir  # noqa: F401
-from tests.helpers import answered, eventually
+from tests.helpers import answered, eventually, platform_muse
 from tests.standins.discord_api import (
     ADMIN_USER_ID,
     ART_CHANNEL_ID,
@@ -78,15 +78,7 @@ def make_muse(
     settings: TextSettings,
     images: ImageEngine | None = None,
 ) -> Muse:
-    return Muse(
-        memory=memory,
-        text_engine=engine,
-        arbiter=engine.arbiter,
-        text_settings=settings,
-        limits=LimitSettings(requests_per_minute=0, notify_wait_seconds=3600),
-        image_engine=images,
-        image_settings=images.settings if images is not None else None,
-    )
+    return platform_muse(memory, engine, settings, images)
 
 
 @pytest.fixture

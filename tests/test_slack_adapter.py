@@ -30,10 +30,10 @@ from core.policy import Policy
 from core.reply import Attachment, Target
 from core.scheduler import Scheduler
 from core.service import Muse
-from core.settings import LimitSettings, PolicySettings, TextSettings
+from core.settings import PolicySettings, TextSettings
 from core.text_engine import TextEngine
 from tests.conftest_image import image_engine, image_settings, tiny_image_dir  # noqa: F401
-from tests.helpers import answered, eventually
+from tests.helpers import answered, eventually, platform_muse
 from tests.standins.slack_api import (
     APP_TOKEN,
     BOT_ID,
@@ -80,16 +80,8 @@ def make_muse(
     settings: TextSettings,
     images: ImageEngine | None = None,
 ) -> Muse:
-    return Muse(
-        memory=memory,
-        text_engine=engine,
-        arbiter=engine.arbiter,
-        text_settings=settings,
-        policy=Policy(PolicySettings(admins=[f"slack:{BOB}"])),
-        limits=LimitSettings(requests_per_minute=0, notify_wait_seconds=3600),
-        image_engine=images,
-        image_settings=images.settings if images is not None else None,
-    )
+    admins = Policy(PolicySettings(admins=[f"slack:{BOB}"]))
+    return platform_muse(memory, engine, settings, images, policy=admins)
 
 
 @pytest.fixture
