@@ -18,6 +18,9 @@ def line(name: str, fig: dict[str, Any]) -> str:
         return f"loop: worst stall {worst:.1f} ms (target <= {target:.0f} ms)"
     if name == "concurrency":
         detail = f"batched {fig['batched_s']:.2f} s, serial {fig['serial_s']:.2f} s"
+        if len(fig["runs"]) > 1:
+            each = ", ".join(f"{r['ratio']:.2f}x" for r in fig["runs"])
+            detail = f"median of {len(fig['runs'])} runs: {each}; {detail}"
     elif name == "prefix":
         detail = (
             f"cached {fig['warm_ttft_s'] * 1000:.0f} ms, cold {fig['cold_ttft_s'] * 1000:.0f} ms "
@@ -43,7 +46,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         engine = await text.load_engine(model)
         if want & {"concurrency", "loop"}:
-            results.update(await text.concurrency(engine))
+            results.update(await text.concurrency(engine, repeats=args.repeats))
         if "prefix" in want:
             results.update(await text.prefix(engine))
         await engine.arbiter.close()
@@ -58,6 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--model", help="text model id or path (default: random 135M Llama)")
     parser.add_argument("--only", help="comma-separated: concurrency,prefix,loop,images")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="concurrency runs; the median is reported"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

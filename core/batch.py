@@ -88,6 +88,7 @@ class Batch:
     def add(self, seqs: list[Sequence], cache: DynamicCache, mask: torch.Tensor) -> None:
         """Join rows whose prompts were prefilled into `cache` (mask marks their pads)."""
         if self.cache is None or self.mask is None:
+            kv.make_roomy(cache)
             self.cache, self.mask = cache, mask
         else:
             self.mask = kv.merge(self.cache, self.mask, cache, mask)

@@ -12,6 +12,74 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 
+class RoomyLayer(DynamicLayer):
+    """A full-attention layer that appends into spare room instead of re-concatenating.
+
+    DynamicLayer.update copies the whole cache on every step (torch.cat): for 8 rows of
+    250 tokens on a 135M model that is ~70 MB a step, a sixth of a CPU decode step. Here
+    `keys`/`values` are views into buffers with room to grow, so a step writes one column.
+    Anything that replaces `keys`/`values` (the surgery below, `crop`) is noticed and the
+    next update moves the new tensors into a fresh buffer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._views: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def adopt(cls, layer: DynamicLayer) -> RoomyLayer:
+        roomy = cls()
+        if layer.is_initialized:
+            roomy.dtype, roomy.device = layer.dtype, layer.device
+            roomy.keys, roomy.values = layer.keys, layer.values
+            roomy.is_initialized = True
+        return roomy
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        used = self.get_seq_length()
+        end = used + key_states.shape[-2]
+        if not self._fits(key_states, end):
+            self._regrow(key_states, value_states, used, end)
+        assert self._buffers is not None
+        kbuf, vbuf = self._buffers
+        kbuf[:, :, used:end] = key_states
+        vbuf[:, :, used:end] = value_states
+        self.keys, self.values = kbuf[:, :, :end], vbuf[:, :, :end]
+        self._views = (self.keys, self.values)
+        return self.keys, self.values
+
+    def _fits(self, new: torch.Tensor, end: int) -> bool:
+        if self._buffers is None or self._views is None:
+            return False
+        if self.keys is not self._views[0] or self.values is not self._views[1]:
+            return False  # replaced from outside
+        buf = self._buffers[0]
+        return buf.shape[2] >= end and buf.shape[:2] == new.shape[:2]
+
+    def _regrow(self, k_new: torch.Tensor, v_new: torch.Tensor, used: int, end: int) -> None:
+        room = end + max(64, end // 4)
+        rows, heads = k_new.shape[:2]
+        kbuf = k_new.new_empty((rows, heads, room, k_new.shape[3]))
+        vbuf = v_new.new_empty((rows, heads, room, v_new.shape[3]))
+        if used:
+            kbuf[:, :, :used] = self.keys
+            vbuf[:, :, :used] = self.values
+        self._buffers = (kbuf, vbuf)
+
+
+def make_roomy(cache: DynamicCache) -> None:
+    """Switch a cache that will be decoded step by step to RoomyLayers (in place)."""
+    cache.layers = [
+        layer if isinstance(layer, RoomyLayer) else RoomyLayer.adopt(layer)  # type: ignore[arg-type]
+        for layer in cache.layers
+    ]
+
+
 def supports(cache: DynamicCache) -> bool:
     return all(type(layer) is DynamicLayer for layer in cache.layers)
 

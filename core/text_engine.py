@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from core import kv
+from core import cpu_matmul, kv
 from core.batch import Batch, GenerationSettings, Sequence, sample
 from core.device import DeviceArbiter, is_oom, pick_device, pick_dtype
 from core.errors import ModelUnavailable
@@ -62,6 +62,7 @@ class TextEngine:
         self._pending: deque[Sequence] = deque()
         self._batch: Batch | None = None
         self._runner: asyncio.Task[None] | None = None
+        self.transposed_layers = 0  # see core/cpu_matmul.py
         self.forward_passes = 0  # prefill + decode calls, for tests and benchmarks
 
     # -- loading --------------------------------------------------------------------------
@@ -80,6 +81,8 @@ class TextEngine:
                 f"Model '{name}' has no chat template; set [text] model to an instruct/chat model."
             )
         self.model = lm.to(self.device).eval()
+        if self.device.type == "cpu":
+            self.transposed_layers = cpu_matmul.tune(self.model)
         self.tokenizer = tokenizer
         self.model_name = name
         self.prefix_cache.clear()  # caches from another model are meaningless
@@ -220,9 +223,7 @@ class TextEngine:
         contexts = [s.context for s in seqs]
         width = max(len(c) for c in contexts)
         pad = self.tokenizer.pad_token_id or 0
-        ids = torch.tensor(
-            [[pad] * (width - len(c)) + c for c in contexts], device=self.device
-        )
+        ids = torch.tensor([[pad] * (width - len(c)) + c for c in contexts], device=self.device)
         mask = torch.tensor(
             [[0] * (width - len(c)) + [1] * len(c) for c in contexts],
             dtype=torch.long,

@@ -149,9 +149,7 @@ def use_model(engine: TextEngine, model: object) -> None:
 class OutOfMemoryWhen:
     """Wraps the model: raises CUDA's out-of-memory error for matching forward passes."""
 
-    def __init__(
-        self, model: object, batched_at_least: int, times: int, after: int = 0
-    ) -> None:
+    def __init__(self, model: object, batched_at_least: int, times: int, after: int = 0) -> None:
         self.model = model
         self.batched_at_least = batched_at_least
         self.times = times
