@@ -1,4 +1,5 @@
-"""Tensor surgery on transformers' DynamicCache for batching and prefix reuse.
+"""Tensor surgery on transformers' DynamicCache for batching and prefix reuse, and a cache
+layer that grows without copying itself every decode step.
 
 Rows of a batch are left-padded to a common length; an attention mask marks the pads.
 Only plain full-attention layers are supported (what Llama/Qwen2-style models use);
@@ -62,7 +63,7 @@ class RoomyLayer(DynamicLayer):
         return buf.shape[2] >= end and buf.shape[:2] == new.shape[:2]
 
     def _regrow(self, k_new: torch.Tensor, v_new: torch.Tensor, used: int, end: int) -> None:
-        room = end + max(64, end // 4)
+        room = end + min(max(64, end // 4), 256)  # amortizes the copy, bounds the slack
         rows, heads = k_new.shape[:2]
         kbuf = k_new.new_empty((rows, heads, room, k_new.shape[3]))
         vbuf = v_new.new_empty((rows, heads, room, v_new.shape[3]))
