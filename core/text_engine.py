@@ -62,7 +62,6 @@ class TextEngine:
         self._pending: deque[Sequence] = deque()
         self._batch: Batch | None = None
         self._runner: asyncio.Task[None] | None = None
-        self.transposed_layers = 0  # see core/cpu_matmul.py
         self.forward_passes = 0  # prefill + decode calls, for tests and benchmarks
 
     # -- loading --------------------------------------------------------------------------
@@ -82,7 +81,7 @@ class TextEngine:
             )
         self.model = lm.to(self.device).eval()
         if self.device.type == "cpu":
-            self.transposed_layers = cpu_matmul.tune(self.model)
+            cpu_matmul.tune(self.model)
         self.tokenizer = tokenizer
         self.model_name = name
         self.prefix_cache.clear()  # caches from another model are meaningless
