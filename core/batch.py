@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import DynamicCache, LogitsProcessorList
-from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+from transformers import (
+    DynamicCache,
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from core import kv
 
@@ -42,6 +46,7 @@ class Sequence:
     steps: int = 0  # decode steps this request took part in
     reused_tokens: int = 0  # prompt tokens served from the prefix cache
     oom_retried: bool = False  # already replayed once after running out of memory
+    warpers: LogitsProcessorList | None = None  # temperature/top-p, built on first sample
 
     @property
     def context(self) -> list[int]:
@@ -66,10 +71,12 @@ def sample(seq: Sequence, logits: torch.Tensor) -> int:
     """Next token for one row; `logits` is (1, vocab)."""
     if seq.gen.temperature <= 0:
         return int(logits.argmax(dim=-1).item())
-    warpers = LogitsProcessorList(
-        [TemperatureLogitsWarper(seq.gen.temperature), TopPLogitsWarper(seq.gen.top_p)]
-    )
-    scores = warpers(None, logits.float())  # these warpers ignore input_ids
+    if seq.warpers is None:
+        seq.warpers = LogitsProcessorList(
+            [TemperatureLogitsWarper(seq.gen.temperature), TopPLogitsWarper(seq.gen.top_p)]
+        )
+    ids = torch.tensor([seq.context], device=logits.device)
+    scores = seq.warpers(ids, logits.float())
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=seq.generator).item())
 
@@ -78,6 +85,7 @@ class Batch:
     def __init__(self, model: Any, device: torch.device) -> None:
         self.model = model
         self.device = device
+        self.cache_keyword = kv.cache_keyword(model)
         self.rows: list[Sequence] = []
         self.cache: DynamicCache | None = None
         self.mask: torch.Tensor | None = None  # (rows, cache length): 1 = real token
@@ -121,8 +129,8 @@ class Batch:
             input_ids=inputs,
             attention_mask=self.mask,
             position_ids=positions,
-            past_key_values=self.cache,
             use_cache=True,
+            **{self.cache_keyword: self.cache},
         )
         logits = out.logits[:, -1, :]
         tokens = [sample(seq, logits[i : i + 1]) for i, seq in enumerate(self.rows)]

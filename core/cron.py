@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
 from core.errors import OptionError
 
-UTC = timezone.utc
 # Crontab weekday numbers: 0 (and 7) = Sunday.
 DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")

@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 from diffusers import AutoPipelineForText2Image
-from diffusers.utils import deprecation_utils
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -35,9 +34,6 @@ from core.imagine import MAX_SEED, ImageSettings, ImagineOptions, validate_imagi
 from core.text_engine import model_unavailable
 
 log = logging.getLogger(__name__)
-
-# diffusers renamed `torch_dtype` to `dtype` (the old name warns); use whichever it knows.
-_DTYPE_KWARG = "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
 
 
 @dataclass(frozen=True)
@@ -178,14 +174,18 @@ class ImageEngine:
         await asyncio.to_thread(self._load, model or self.settings.model)
 
     def _load(self, name: str) -> None:
-        kwargs: dict[str, Any] = {_DTYPE_KWARG: self.dtype}
+        # `dtype` is today's name (`torch_dtype` warns); a release that predates it ignores
+        # the keyword, which the cast after loading makes up for.
+        kwargs: dict[str, Any] = {"dtype": self.dtype}
         if not self.settings.safety_checker:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         try:
             pipe = AutoPipelineForText2Image.from_pretrained(name, **kwargs)
         except (OSError, ValueError) as exc:  # hub unreachable, missing repo, not a pipeline
             raise model_unavailable(name, "[image] model", exc) from exc
-        pipe = pipe.to(self.device)
+        pipe = (
+            pipe.to(self.device) if pipe.dtype == self.dtype else pipe.to(self.device, self.dtype)
+        )
         pipe.set_progress_bar_config(disable=True)  # one bar per request would flood logs
         self.pipe = pipe
         self.model_name = name

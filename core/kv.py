@@ -4,9 +4,16 @@ layer that grows without copying itself every decode step.
 Rows of a batch are left-padded to a common length; an attention mask marks the pads.
 Only plain full-attention layers are supported (what Llama/Qwen2-style models use);
 `supports()` tells the engine when to fall back to one request at a time.
+
+Internals touched: the layers' `keys`/`values` tensors and `DynamicLayer` itself (the
+public per-layer cache API). Nothing else of a layer is read: dtype and device come from
+the tensors. The engine checks this path against `model.generate` at load
+(core/text_check.py) and falls back to plain `generate` if a release breaks it.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 from transformers import DynamicCache
@@ -32,9 +39,9 @@ class RoomyLayer(DynamicLayer):
     def adopt(cls, layer: DynamicLayer) -> RoomyLayer:
         roomy = cls()
         if layer.is_initialized:
-            roomy.dtype, roomy.device = layer.dtype, layer.device
+            # The library's own initializer sets whatever fields its release has.
+            roomy.lazy_initialization(layer.keys, layer.values)
             roomy.keys, roomy.values = layer.keys, layer.values
-            roomy.is_initialized = True
         return roomy
 
     def update(
@@ -79,6 +86,12 @@ def make_roomy(cache: DynamicCache) -> None:
         layer if isinstance(layer, RoomyLayer) else RoomyLayer.adopt(layer)  # type: ignore[arg-type]
         for layer in cache.layers
     ]
+
+
+def cache_keyword(model: object) -> str:
+    """The forward() keyword for the cache: `cache` on new releases, `past_key_values` before."""
+    params = inspect.signature(model.forward).parameters  # type: ignore[attr-defined]
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def supports(cache: DynamicCache) -> bool:

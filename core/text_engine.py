@@ -6,6 +6,10 @@ conversation's cached prefix, and merge them into the running batch) and *decode
 forward pass for every running request). So a new request joins at the next step
 boundary instead of waiting for a long reply to finish, and each reply streams to its
 own queue as tokens come out.
+
+That fast path is checked against `model.generate` at load; if a transformers release
+breaks it, the engine logs why and serves through plain `generate` instead
+(core/text_fallback.py): one request at a time, slower, still answering.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from core import cpu_matmul, kv
+from core import cpu_matmul, kv, text_check
 from core.batch import Batch, GenerationSettings, Sequence, sample
 from core.device import DeviceArbiter, is_oom, pick_device, pick_dtype
 from core.errors import ModelUnavailable
 from core.prefix_cache import PrefixCache
 from core.settings import TextSettings
+from core.text_fallback import generate_one
 
 __all__ = ["GenerationSettings", "TextEngine", "generation_settings"]
 
@@ -63,6 +69,7 @@ class TextEngine:
         self._batch: Batch | None = None
         self._runner: asyncio.Task[None] | None = None
         self.forward_passes = 0  # prefill + decode calls, for tests and benchmarks
+        self.fast_path = True  # batched decode; False: plain generate() one at a time
 
     # -- loading --------------------------------------------------------------------------
 
@@ -94,7 +101,48 @@ class TextEngine:
             log.warning("%s uses cache layers Muse cannot merge: no batching or prefix reuse", name)
             self.max_batch = 1
             self.prefix_cache.max_bytes = 0
+        problem = self._check_fast_path()
+        self.fast_path = problem is None
+        if problem is not None:
+            log.warning(
+                "text: Muse's batched decoding does not work with transformers %s (%s); "
+                "serving through model.generate one request at a time instead: replies "
+                "keep coming, slower. Install the versions in requirements/run.lock to "
+                "get batching back.",
+                transformers.__version__,
+                problem,
+            )
         log.info("text model %s loaded on %s (%s)", name, self.device, self.dtype)
+
+    def _check_fast_path(self) -> str | None:
+        """Run the batched path on a few greedy tokens and compare with `generate`."""
+        tok = self.tokenizer
+        prompts = [
+            tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True)
+            for text, _ in text_check.CHECK_PROMPTS
+        ]
+        prompts = [list(p["input_ids"] if hasattr(p, "keys") else p) for p in prompts]
+        eos, pad = sorted(self.eos_ids), tok.pad_token_id or 0
+        tolerance = 1e-4 if self.dtype == torch.float32 else 5e-2
+        try:
+            with torch.inference_mode():
+                want = [
+                    text_check.reference_tokens(self.model, p, n, eos, pad)
+                    for p, (_, n) in zip(prompts, text_check.CHECK_PROMPTS, strict=True)
+                ]
+                ours = text_check.run_check(
+                    prompts, self._admit, self._decode, lambda: self.running
+                )
+        except Exception as exc:  # any failure of the fast path means: do not use it
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            self._batch = Batch(self.model, self.device)
+            self.prefix_cache.clear()
+            self.forward_passes = 0
+        for got, (tokens, logits) in zip(ours, want, strict=True):
+            if not text_check.same_greedy_tokens(got, tokens, logits, tolerance):
+                return f"greedy tokens {got} where generate() gives {tokens}"
+        return None
 
     # -- public API -----------------------------------------------------------------------
 
@@ -139,6 +187,9 @@ class TextEngine:
 
     async def _run(self) -> None:
         assert self._batch is not None, "load() first"
+        if not self.fast_path:
+            await self._run_plain()
+            return
         self.max_batch = self.settings.max_batch_size  # lowered after an OOM until idle
         while self._pending or len(self._batch):
             room = self.max_batch - len(self._batch)
@@ -174,6 +225,24 @@ class TextEngine:
                 seq.out.put_nowait(piece)
             if done:
                 seq.out.put_nowait(_END)
+
+    async def _run_plain(self) -> None:
+        """The safe path: each request through `model.generate`, in arrival order."""
+        loop = asyncio.get_running_loop()
+        eos, pad = sorted(self.eos_ids), self.tokenizer.pad_token_id or 0
+        while self._pending:
+            seq = self._pending.popleft()
+            if seq.cancelled:
+                continue
+            try:
+                await self.arbiter.run(
+                    "text", generate_one, self.model, seq, self._emit, loop, eos, pad
+                )
+            except Exception as exc:
+                log.warning("text generation failed: %r", exc)
+                seq.out.put_nowait(exc)
+                continue
+            seq.out.put_nowait(_END)
 
     def _replay_smaller(self, involved: list[Sequence], exc: BaseException) -> None:
         """Out of memory: re-prefill each request (prompt + text so far) in batches of half
@@ -245,9 +314,9 @@ class TextEngine:
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **{self._batch.cache_keyword: cache},
         )
         return out.logits[:, -1, :]
 

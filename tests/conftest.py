@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,34 @@ from core.tiny_text import build_tiny_text_model
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("explore", print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+class _Deprecations(logging.Handler):
+    """transformers and diffusers announce deprecations through logging, not warnings."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if "deprecat" in text.lower():
+            self.seen.append(f"{record.name}: {text}")
+
+
+@pytest.fixture(autouse=True)
+def no_library_deprecations() -> Iterator[None]:
+    """Fail a test whose calls into the model libraries use something deprecated."""
+    handler = _Deprecations()
+    loggers = [logging.getLogger(name) for name in ("transformers", "diffusers")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+    assert not handler.seen, "deprecated library API used:\n" + "\n".join(handler.seen)
 
 
 @pytest.fixture(scope="session")

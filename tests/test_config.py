@@ -63,6 +63,7 @@ def test_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
+@pytest.mark.slow
 def test_check_config_command(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text("[text]\ntemperature = 0.2\n")

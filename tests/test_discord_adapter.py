@@ -647,6 +647,7 @@ async def test_schedule_added_by_slash_command_posts_once_into_the_channel(
 # -- flood ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_flood_of_500_mentions_each_answered_or_told_busy(
     dmuse: Muse, standin: DiscordStandin
 ) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import resource
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -116,6 +116,7 @@ def test_any_config_value_is_accepted_or_clearly_refused(
         assert exc.problems and all(p.startswith(f"[{section}]") for p in exc.problems)
 
 
+@pytest.mark.slow
 async def test_flood_of_500_mentions(muse: Muse) -> None:
     """Every mention is answered or told busy; every accepted message stored once."""
     import dataclasses

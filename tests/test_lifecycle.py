@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from adapters.shell import REPLY_PREFIX
+
+pytestmark = pytest.mark.slow
 
 # Greedy decoding makes the tiny model's reply long and the same every run.
 LONG_REPLIES = "[text]\ntemperature = 0.0\nmax_new_tokens = 20000\n"

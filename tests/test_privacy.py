@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from bot.privacy import prune_old
 from bot.secrets import RedactSecrets, collect_secrets
 from core.memory import Memory
@@ -30,6 +32,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 async def test_export_and_purge_commands(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     await seeded(db)

@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.standins.discord_api import BOT_USER_ID, GENERAL_CHANNEL_ID, TOKEN, DiscordStandin
 from tests.standins.slack_api import APP_TOKEN, BOT_TOKEN, SlackApiStandin
 from tests.standins.slack_signing import (
@@ -18,6 +20,8 @@ from tests.standins.slack_signing import (
     event_callback,
     mention,
 )
+
+pytestmark = pytest.mark.slow
 
 
 async def start_muse(tmp_path: Path, tiny_root: Path, config: str, env: dict[str, str]):

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from adapters.shell import REPLY_PREFIX
+
+pytestmark = pytest.mark.slow
 
 # Feb 29 at midnight: a real schedule that cannot fire (or be caught up) while the test runs.
 NEVER_SOON = "0 0 29 2 *"

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from adapters.shell import REPLY_PREFIX
+
+pytestmark = pytest.mark.slow
 
 
 def run_shell(lines: list[str], db: Path, tiny_root: Path) -> subprocess.CompletedProcess[str]:

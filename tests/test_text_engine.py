@@ -72,6 +72,7 @@ async def test_missing_model_names_model_key_and_tiny() -> None:
     assert "no-such-org/no-such-model" in text and "[text] model" in text and "--tiny" in text
 
 
+@pytest.mark.slow
 def test_cli_offline_error_has_no_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cfg = tmp_path / "muse.toml"
     cfg.write_text('[text]\nmodel = "no-such-org/no-such-model"\n')

@@ -520,7 +520,7 @@ class DiscordStandin:
         async with self._changed:
             try:
                 await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(
                     f"timed out after {timeout}s waiting for {what}; calls so far: "
                     + ", ".join(f"{c.method} {c.path} {c.status}" for c in self._calls)

@@ -42,7 +42,7 @@ class Changes:
             event = self._event
             try:
                 await asyncio.wait_for(event.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 

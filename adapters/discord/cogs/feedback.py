@@ -44,7 +44,7 @@ class FeedbackCog(commands.Cog):
     def _author_id(self, payload: discord.RawReactionActionEvent) -> int | None:
         if payload.message_author_id is not None:
             return payload.message_author_id
-        cached = self.context.bot._connection._get_message(payload.message_id)
+        cached = discord.utils.get(self.context.bot.cached_messages, id=payload.message_id)
         return cached.author.id if cached is not None else None
 
     @commands.Cog.listener()
