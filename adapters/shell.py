@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
-from core.commands import split_command_line
+from core.chat.events import Message
+from core.chat.reply import Attachment, Sent, Target
+from core.chat.service import Muse
+from core.commands.registry import split_command_line
 from core.errors import UserError
-from core.events import Message
-from core.reply import Attachment, Sent, Target
-from core.service import Muse
 
 PROMPT = "you> "
 REPLY_PREFIX = "muse> "

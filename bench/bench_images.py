@@ -12,10 +12,10 @@ import os
 import time
 from typing import Any
 
-from core.device import DeviceArbiter
-from core.image_engine import ImageEngine
-from core.imagine import ImageSettings, ImagineOptions
-from core.tiny_image import build_tiny_pipeline, default_tiny_image_dir
+from core.image.engine import ImageEngine
+from core.image.options import ImageSettings, ImagineOptions
+from core.image.tiny import build_tiny_pipeline, default_tiny_image_dir
+from core.runtime.device import DeviceArbiter
 
 
 async def _measure(model: str, requests: int, size: int, steps: int, rounds: int) -> dict[str, Any]:

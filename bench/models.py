@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-from core.tiny_text import build_tiny_tokenizer
+from core.text.tiny import build_tiny_tokenizer
 
 # SmolLM2-135M's shape: a Llama-architecture 135M-parameter model.
 SMOL_135M = dict(

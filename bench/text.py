@@ -8,10 +8,10 @@ import statistics
 import time
 from typing import Any
 
-from core.device import DeviceArbiter
-from core.loop_monitor import LoopMonitor
-from core.settings import TextSettings
-from core.text_engine import GenerationSettings, TextEngine
+from core.runtime.device import DeviceArbiter
+from core.runtime.loop_monitor import LoopMonitor
+from core.text.engine import GenerationSettings, TextEngine
+from core.text.settings import TextSettings
 
 
 async def load_engine(model: str) -> TextEngine:

@@ -9,20 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config
+from bot.features import register_commands
 from bot.lifecycle import serve
 from bot.platforms import build_adapters, configured_platforms
 from bot.privacy import prune_old
-from core.device import DeviceArbiter
-from core.image_engine import ImageEngine
-from core.loop_monitor import LoopMonitor
-from core.memory import Memory
-from core.moderation import Moderator
-from core.policy import Policy
-from core.scheduler import Scheduler
-from core.service import Muse
-from core.text_engine import TextEngine
-from core.tiny_image import build_tiny_pipeline, default_tiny_image_dir
-from core.tiny_text import build_tiny_text_model, default_tiny_dir
+from core.chat.service import Muse
+from core.fair_use.moderation import Moderator
+from core.fair_use.policy import Policy
+from core.image.engine import ImageEngine
+from core.image.tiny import build_tiny_pipeline, default_tiny_image_dir
+from core.memory.store import Memory
+from core.runtime.device import DeviceArbiter
+from core.runtime.loop_monitor import LoopMonitor
+from core.schedule.scheduler import Scheduler
+from core.text.engine import TextEngine
+from core.text.tiny import build_tiny_text_model, default_tiny_dir
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ async def _serve(muse: Muse, config: Config, adapters: list[Coroutine[Any, Any, 
     monitor.start()
     chores = asyncio.create_task(housekeeping(muse, config))
     scheduler = Scheduler(muse, config.scheduler)
+    register_commands(muse, scheduler)
     try:
         await scheduler.start(config.schedules)
         await serve(muse, adapters, config.muse.shutdown_timeout_seconds)

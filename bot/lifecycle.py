@@ -11,7 +11,7 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
-from core.service import Muse
+from core.chat.service import Muse
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ import importlib
 from typing import Any, Protocol
 
 from bot.config import Config
-from core.service import Muse
+from core.chat.service import Muse
 
 # config section -> (module, class)
 PLATFORMS: dict[str, tuple[str, str]] = {
-    "discord": ("adapters.discord", "DiscordAdapter"),
-    "slack": ("adapters.slack", "SlackAdapter"),
+    "discord": ("adapters.discord.adapter", "DiscordAdapter"),
+    "slack": ("adapters.slack.adapter", "SlackAdapter"),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from core.memory import Memory
+from core.memory.store import Memory
 
 DAY = 86400
 

@@ -8,18 +8,14 @@ from typing import Any
 
 from adapters.discord.settings import DiscordSettings, validate_discord_settings
 from adapters.slack.settings import SlackSettings, validate_slack_settings
-from core.imagine import ImageSettings, validate_image_settings
-from core.moderation import validate_rules
-from core.quotas import parse_role_multipliers
-from core.schedule_settings import ScheduleEntry, SchedulerSettings, validate_schedules
-from core.settings import (
-    LimitSettings,
-    ModerationRule,
-    MuseSettings,
-    PolicySettings,
-    PrivacySettings,
-    TextSettings,
-)
+from bot.settings import MuseSettings
+from core.fair_use.moderation import validate_rules
+from core.fair_use.quotas import parse_role_multipliers
+from core.fair_use.settings import LimitSettings, ModerationRule, PolicySettings
+from core.image.options import ImageSettings, validate_image_settings
+from core.memory.settings import PrivacySettings
+from core.schedule.settings import ScheduleEntry, SchedulerSettings, validate_schedules
+from core.text.settings import TextSettings
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,13 @@ os.environ.pop("SLACK_APP_TOKEN", None)
 os.environ.pop("SLACK_SIGNING_SECRET", None)
 os.environ.pop("MUSE_CONFIG", None)
 
-from core.device import DeviceArbiter
-from core.memory import Memory
-from core.service import Muse
-from core.settings import TextSettings
-from core.text_engine import TextEngine
-from core.tiny_text import build_tiny_text_model
+from bot.features import register_commands
+from core.chat.service import Muse
+from core.memory.store import Memory
+from core.runtime.device import DeviceArbiter
+from core.text.engine import TextEngine
+from core.text.settings import TextSettings
+from core.text.tiny import build_tiny_text_model
 
 # CI runs the same examples every time (a red build names a real, reproducible case);
 # HYPOTHESIS_PROFILE=explore draws fresh ones.
@@ -89,9 +90,11 @@ async def memory(tmp_path: Path) -> AsyncIterator[Memory]:
 
 @pytest.fixture
 async def muse(text_engine: TextEngine, memory: Memory, text_settings: TextSettings) -> Muse:
-    return Muse(
+    core = Muse(
         memory=memory,
         text_engine=text_engine,
         arbiter=text_engine.arbiter,
         text_settings=text_settings,
     )
+    register_commands(core)
+    return core

@@ -14,10 +14,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from core.device import DeviceArbiter
-from core.image_engine import ImageEngine
-from core.imagine import ImageSettings
-from core.tiny_image import build_tiny_pipeline
+from core.image.engine import ImageEngine
+from core.image.options import ImageSettings
+from core.image.tiny import build_tiny_pipeline
+from core.runtime.device import DeviceArbiter
 
 __all__ = ["image_engine", "image_settings", "tiny_image_dir"]
 

@@ -9,17 +9,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.events import Message
-from core.reply import Attachment, Sent
-from core.service import Muse
-from core.settings import LimitSettings
+from bot.features import register_commands
+from core.chat.events import Message
+from core.chat.reply import Attachment, Sent
+from core.chat.service import Muse
+from core.commands import schedule as schedule_commands
+from core.fair_use.settings import LimitSettings
+from core.schedule.scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from core.image_engine import ImageEngine
-    from core.memory import Memory
-    from core.policy import Policy
-    from core.settings import TextSettings
-    from core.text_engine import TextEngine
+    from core.fair_use.policy import Policy
+    from core.image.engine import ImageEngine
+    from core.memory.store import Memory
+    from core.text.engine import TextEngine
+    from core.text.settings import TextSettings
 
 _ids = itertools.count(1)
 
@@ -95,7 +98,7 @@ def platform_muse(
 ) -> Muse:
     """The core as the adapter tests drive it: no rate limit, no place-in-line notices."""
     extra: dict[str, Any] = {"policy": policy} if policy is not None else {}
-    return Muse(
+    core = Muse(
         memory=memory,
         text_engine=engine,
         arbiter=engine.arbiter,
@@ -105,3 +108,12 @@ def platform_muse(
         image_engine=images,
         image_settings=images.settings if images is not None else None,
     )
+    register_commands(core)
+    return core
+
+
+def with_scheduler(muse: Muse, **kwargs: Any) -> Scheduler:
+    """A Scheduler for `muse`, with /schedule registered as the wiring does."""
+    scheduler = Scheduler(muse, **kwargs)
+    schedule_commands.register(muse.commands, scheduler)
+    return scheduler

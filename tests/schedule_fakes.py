@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from core.chat.reply import Target
 from core.errors import UserError
-from core.reply import Target
 from tests.helpers import RecordingReply
 
 

@@ -7,11 +7,11 @@ import asyncio
 import pytest
 import torch
 
-from core.device import DeviceArbiter
-from core.prefix_cache import PrefixCache
-from core.service import Muse
-from core.settings import TextSettings
-from core.text_engine import GenerationSettings, TextEngine
+from core.chat.service import Muse
+from core.runtime.device import DeviceArbiter
+from core.text.engine import GenerationSettings, TextEngine
+from core.text.prefix_cache import PrefixCache
+from core.text.settings import TextSettings
 from tests.helpers import RecordingReply, msg
 
 GREEDY = GenerationSettings(max_new_tokens=16, temperature=0)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from core.service import Muse
+from core.chat.service import Muse
 from tests.helpers import RecordingReply, msg
 
 

@@ -1,4 +1,4 @@
-"""core.cpu_matmul: the transposed layout computes what nn.Linear does, and tuning routes
+"""core.text.cpu_matmul: the transposed layout computes what nn.Linear does, and tuning routes
 only the weight shapes where it measured a win."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from core import cpu_matmul
-from core.device import DeviceArbiter
-from core.settings import TextSettings
-from core.text_engine import GenerationSettings, TextEngine
+from core.runtime.device import DeviceArbiter
+from core.text import cpu_matmul
+from core.text.engine import GenerationSettings, TextEngine
+from core.text.settings import TextSettings
 
 
 @pytest.mark.parametrize("bias", [True, False])

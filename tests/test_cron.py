@@ -7,7 +7,8 @@ from itertools import islice, pairwise
 
 import pytest
 
-from core.cron import (
+from core.errors import OptionError
+from core.schedule.cron import (
     UTC,
     daily_cron,
     describe_cron,
@@ -17,7 +18,6 @@ from core.cron import (
     next_fire,
     parse_timezone,
 )
-from core.errors import OptionError
 
 NEW_YORK = parse_timezone("America/New_York")
 BERLIN = parse_timezone("Europe/Berlin")

@@ -19,23 +19,22 @@ from typing import Any
 import discord
 import pytest
 
-from adapters.discord import DiscordAdapter
+from adapters.common.textsplit import split_message
+from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.images import imagine_text
 from adapters.discord.reply import group_files
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.store import ThreadStore
+from core.chat.reply import Attachment, Target
+from core.chat.service import Muse
 from core.errors import UserError
-from core.image_engine import ImageEngine
-from core.imagine import ImageSettings, parse_imagine_args
-from core.memory import Memory
-from core.reply import Attachment, Target
-from core.scheduler import Scheduler
-from core.service import Muse
-from core.settings import TextSettings
-from core.text_engine import TextEngine
-from core.textsplit import split_message
+from core.image.engine import ImageEngine
+from core.image.options import ImageSettings, parse_imagine_args
+from core.memory.store import Memory
+from core.text.engine import TextEngine
+from core.text.settings import TextSettings
 from tests.conftest_image import image_engine, image_settings, tiny_image_dir  # noqa: F401
-from tests.helpers import answered, eventually, platform_muse
+from tests.helpers import answered, eventually, platform_muse, with_scheduler
 from tests.standins.discord_api import (
     ADMIN_USER_ID,
     ART_CHANNEL_ID,
@@ -369,7 +368,7 @@ async def test_forget_clears_this_channels_memory(dmuse: Muse, standin: DiscordS
 async def test_admin_only_commands_refuse_normal_users(
     dmuse: Muse, standin: DiscordStandin
 ) -> None:
-    Scheduler(dmuse)  # registers /schedule, so the adapter offers it
+    with_scheduler(dmuse)  # /schedule, so the adapter offers it
     cases: list[tuple[str, dict[str, Any], str]] = [
         ("persona set", {"prompt": "Talk like a pirate."}, "/persona set"),
         ("persona reset", {}, "/persona set"),
@@ -623,7 +622,7 @@ async def test_outbound_posts_into_channels_and_threads(
 async def test_schedule_added_by_slash_command_posts_once_into_the_channel(
     dmuse: Muse, standin: DiscordStandin
 ) -> None:
-    scheduler = Scheduler(dmuse)
+    scheduler = with_scheduler(dmuse)
     add = {"mode": "daily", "when": "09:00", "timezone": "UTC", "kind": "text", "prompt": "Hi"}
     async with running(dmuse, standin):
         await synced(standin)

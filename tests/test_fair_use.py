@@ -7,21 +7,24 @@ import dataclasses
 
 import pytest
 
-from core.quotas import Quotas, until_reset
-from core.service import Muse
-from core.settings import LimitSettings
+from bot.features import register_commands
+from core.chat.service import Muse
+from core.fair_use.quotas import Quotas, until_reset
+from core.fair_use.settings import LimitSettings
 from tests.helpers import RecordingReply, msg
 
 
 def with_limits(muse: Muse, **changes: object) -> Muse:
     limits = dataclasses.replace(LimitSettings(), **changes)  # type: ignore[arg-type]
-    return Muse(
+    core = Muse(
         memory=muse.memory,
         text_engine=muse.text_engine,
         arbiter=muse.arbiter,
         text_settings=muse.text_settings,
         limits=limits,
     )
+    register_commands(core)
+    return core
 
 
 async def test_rate_limit_refusal_says_when_to_retry(muse: Muse) -> None:
@@ -122,7 +125,7 @@ async def test_cancel_stops_a_running_reply(muse: Muse) -> None:
 
 @pytest.mark.parametrize("bad", [["vip=3"], ["discord:1=lots"]])
 def test_role_multiplier_format_checked(bad: list[str]) -> None:
-    from core.quotas import parse_role_multipliers
+    from core.fair_use.quotas import parse_role_multipliers
 
     with pytest.raises(ValueError, match="platform:role=factor"):
         parse_role_multipliers(bad)

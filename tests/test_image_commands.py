@@ -12,14 +12,16 @@ import torch
 from PIL import Image
 
 from adapters.shell import REPLY_PREFIX, ShellAdapter
-from core.image_commands import format_caption
-from core.image_engine import GeneratedImage, ImageEngine, ImageResult, read_png_metadata
-from core.imagine import ImagineOptions
-from core.memory import Memory
-from core.moderation import Moderator
-from core.service import Muse
-from core.settings import LimitSettings, ModerationRule, TextSettings
-from core.text_engine import TextEngine
+from bot.features import register_commands
+from core.chat.service import Muse
+from core.commands.imagine import format_caption
+from core.fair_use.moderation import Moderator
+from core.fair_use.settings import LimitSettings, ModerationRule
+from core.image.engine import GeneratedImage, ImageEngine, ImageResult, read_png_metadata
+from core.image.options import ImagineOptions
+from core.memory.store import Memory
+from core.text.engine import TextEngine
+from core.text.settings import TextSettings
 from tests.conftest_image import *  # noqa: F403  (tiny_image_dir, image_settings, image_engine)
 from tests.helpers import RecordingReply, msg
 
@@ -32,7 +34,7 @@ def read_file(path: Path) -> bytes:
 async def image_muse(
     memory: Memory, text_engine: TextEngine, text_settings: TextSettings, image_engine: ImageEngine
 ) -> AsyncIterator[Muse]:
-    yield Muse(
+    core = Muse(
         memory=memory,
         text_engine=text_engine,
         arbiter=text_engine.arbiter,
@@ -42,6 +44,8 @@ async def image_muse(
         image_engine=image_engine,
         image_settings=image_engine.settings,
     )
+    register_commands(core)
+    yield core
 
 
 def result(seeds: list[int], blocked: list[bool], **kw: object) -> ImageResult:

@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from core.device import DeviceArbiter
 from core.errors import ModelUnavailable, UserError
-from core.image_engine import ImageEngine, options_from_metadata, read_png_metadata
-from core.imagine import ImageSettings, ImagineOptions
+from core.image.engine import ImageEngine, options_from_metadata, read_png_metadata
+from core.image.options import ImageSettings, ImagineOptions
+from core.runtime.device import DeviceArbiter
 from tests.conftest_image import *  # noqa: F403  (tiny_image_dir, image_settings, image_engine)
 
 
@@ -229,7 +229,7 @@ async def test_missing_model_is_a_clear_message(tmp_path: Path) -> None:
 
 
 async def test_tiny_pipeline_is_reused(tiny_image_dir: Path) -> None:
-    from core.tiny_image import build_tiny_pipeline
+    from core.image.tiny import build_tiny_pipeline
 
     stamp = (tiny_image_dir / "unet" / "config.json").stat().st_mtime_ns
     assert build_tiny_pipeline(tiny_image_dir) == tiny_image_dir

@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import build_section
 from core.errors import OptionError
-from core.imagine import (
+from core.image.options import (
     MAX_SEED,
     ImageSettings,
     ImagineOptions,

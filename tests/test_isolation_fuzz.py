@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import ConfigError, load_config
-from core.events import Message, conversation_key
-from core.service import Muse
+from core.chat.events import Message, conversation_key
+from core.chat.service import Muse
 from tests.helpers import RecordingReply
 
 PLACES = [
@@ -173,7 +173,7 @@ option_words = st.lists(
 @given(text=option_words)
 def test_any_imagine_text_parses_or_gets_a_one_line_error(text: str) -> None:
     from core.errors import OptionError
-    from core.imagine import ImageSettings, parse_imagine_args, validate_imagine
+    from core.image.options import ImageSettings, parse_imagine_args, validate_imagine
 
     image_settings = ImageSettings()
     try:
@@ -203,10 +203,10 @@ def test_any_imagine_text_parses_or_gets_a_one_line_error(text: str) -> None:
 )
 def test_any_schedule_add_text_is_accepted_or_clearly_refused(text: str) -> None:
     """What `/schedule add` checks before storing: the parse, then the schedule's own rules."""
+    from core.chat.reply import Target
+    from core.commands.schedule import parse_add
     from core.errors import OptionError
-    from core.reply import Target
-    from core.schedule_commands import parse_add
-    from core.schedule_model import Schedule
+    from core.schedule.model import Schedule
 
     try:
         request = parse_add(text)

@@ -1,4 +1,4 @@
-"""core.kv: the growable cache layer keeps exactly what concatenation would."""
+"""core.text.kv: the growable cache layer keeps exactly what concatenation would."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from core import kv
+from core.text import kv
 
 
 def states(rows: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

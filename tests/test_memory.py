@@ -4,8 +4,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from core.events import conversation_key
-from core.memory import MIGRATIONS, Memory
+from core.chat.events import conversation_key
+from core.memory.store import MIGRATIONS, Memory
 
 
 async def test_conversations_are_isolated(memory: Memory) -> None:

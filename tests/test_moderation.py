@@ -4,9 +4,9 @@ import logging
 
 import pytest
 
-from core.moderation import REDACTED, Moderator, validate_rules
-from core.service import Muse
-from core.settings import ModerationRule
+from core.chat.service import Muse
+from core.fair_use.moderation import REDACTED, Moderator, validate_rules
+from core.fair_use.settings import ModerationRule
 from tests.helpers import RecordingReply, msg
 
 RULES = [

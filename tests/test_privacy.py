@@ -15,7 +15,7 @@ import pytest
 
 from bot.privacy import prune_old
 from bot.secrets import RedactSecrets, collect_secrets
-from core.memory import Memory
+from core.memory.store import Memory
 
 
 async def seeded(path: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from core.prompt import MessageTooLong, Turn, build_prompt, count_tokens
+from core.chat.prompt import MessageTooLong, Turn, build_prompt, count_tokens
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_config
-from core.cron import UTC
-from core.events import Message
-from core.reply import Target
-from core.schedule_settings import ScheduleEntry
-from core.scheduler import Scheduler
-from core.service import Muse
-from tests.helpers import RecordingReply, msg
+from core.chat.events import Message
+from core.chat.reply import Target
+from core.chat.service import Muse
+from core.schedule.cron import UTC
+from core.schedule.scheduler import Scheduler
+from core.schedule.settings import ScheduleEntry
+from tests.helpers import RecordingReply, msg, with_scheduler
 from tests.schedule_fakes import FakeClock, RecordingOutbound
 
 NOW = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)  # Monday, 07:30 in Paris
@@ -29,7 +29,7 @@ def outbound(muse: Muse) -> RecordingOutbound:
 
 @pytest.fixture
 def scheduler(muse: Muse, outbound: RecordingOutbound) -> Scheduler:
-    return Scheduler(muse, clock=FakeClock(NOW))
+    return with_scheduler(muse, clock=FakeClock(NOW))
 
 
 async def admin(muse: Muse, args: str, channel: str = "c1", **kw: object) -> RecordingReply:

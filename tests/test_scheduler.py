@@ -13,20 +13,22 @@ from pathlib import Path
 import pytest
 
 from adapters.shell import REPLY_PREFIX, ShellAdapter
-from core.cron import UTC
+from bot.features import register_commands
+from core.chat.prompt import Prompt, Turn, build_prompt
+from core.chat.reply import Target
+from core.chat.service import Muse
 from core.errors import UserError
-from core.image_engine import ImageEngine
-from core.imagine import ImageSettings
-from core.memory import Memory
-from core.prompt import Prompt, Turn, build_prompt
-from core.reply import Target
-from core.schedule_model import Schedule
-from core.schedule_settings import ScheduleEntry, SchedulerSettings
-from core.schedule_store import ScheduleStore
-from core.scheduler import Scheduler
-from core.service import Muse
-from core.text_engine import TextEngine
+from core.image.engine import ImageEngine
+from core.image.options import ImageSettings
+from core.memory.store import Memory
+from core.schedule.cron import UTC
+from core.schedule.model import Schedule
+from core.schedule.scheduler import Scheduler
+from core.schedule.settings import ScheduleEntry, SchedulerSettings
+from core.schedule.store import ScheduleStore
+from core.text.engine import TextEngine
 from tests.conftest_image import *  # noqa: F403  (tiny_image_dir, image_settings, image_engine)
+from tests.helpers import with_scheduler
 from tests.schedule_fakes import FakeClock, RecordingOutbound, Sleeps
 
 # Monday 2026-03-02, 09:00 in Paris (UTC+1) is 08:00 UTC.
@@ -76,6 +78,7 @@ async def second_muse(
         arbiter=text_engine.arbiter,
         text_settings=muse.text_settings,
     )
+    register_commands(other)
     other.outbounds["test"] = outbound
     yield other
     await memory.close()
@@ -90,7 +93,7 @@ async def test_a_slot_posts_with_the_rendered_prompt_and_is_remembered(
         seen.append((system, new.content))
         return build_prompt(tokenizer, system, history, new, *rest)
 
-    monkeypatch.setattr("core.schedule_post.build_prompt", spy)
+    monkeypatch.setattr("core.schedule.post.build_prompt", spy)
     outcome = await Scheduler(muse, settings()).fire(stored, SLOT)
     assert outcome.status == "posted"
     assert len(outbound.reply.sent) == 1 and outbound.reply.sent[0]
@@ -257,9 +260,10 @@ async def test_text_and_image_post_through_the_shell_with_the_image_engine(
         image_engine=image_engine,
         image_settings=image_settings,
     )
+    register_commands(painter)
     out = io.StringIO()
     shell = ShellAdapter(painter, stdin=io.StringIO(""), stdout=out, image_dir=tmp_path)
-    scheduler = Scheduler(painter, settings())
+    scheduler = with_scheduler(painter, settings=settings())
     await shell.handle_line("/schedule add daily 09:00 Europe/Paris text+image A fox on {date}")
     (schedule,) = await scheduler.store.all()
     assert (await scheduler.fire(schedule, SLOT)).status == "posted"
@@ -309,7 +313,7 @@ async def test_end_to_end_through_the_shell_adapter(muse: Muse, tmp_path: Path) 
     out = io.StringIO()
     shell = ShellAdapter(muse, stdin=io.StringIO(""), stdout=out, image_dir=tmp_path)
     clock = FakeClock(SLOT + timedelta(minutes=1))
-    scheduler = Scheduler(muse, settings(), clock=clock)
+    scheduler = with_scheduler(muse, settings=settings(), clock=clock)
     await shell.handle_line('/schedule add cron "0 9 * * 1-5" Europe/Paris text Hello {channel}')
     assert "Schedule #1 added" in out.getvalue()
     (schedule,) = await scheduler.store.all()

@@ -17,8 +17,22 @@ pytestmark = pytest.mark.slow
 
 def run_shell(lines: list[str], db: Path, tiny_root: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MUSE_TINY_DIR": str(tiny_root), "HF_HUB_OFFLINE": "1"}
+    # Greedy: a sampled reply from random weights can be empty (end-of-text first), and
+    # then there is nothing to store; greedy gives the same non-empty reply every run.
+    config = db.parent / "greedy.toml"
+    config.write_text("[text]\ntemperature = 0.0\nmax_new_tokens = 24\n", encoding="utf-8")
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", "--tiny", "--db", str(db)],
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "chat",
+            "--tiny",
+            "--db",
+            str(db),
+            "--config",
+            str(config),
+        ],
         input="".join(f"{line}\n" for line in lines),
         capture_output=True,
         text=True,
@@ -79,7 +93,7 @@ def test_imagine_through_the_shell_writes_pngs_with_metadata(
 ) -> None:
     from PIL import Image
 
-    from core.image_engine import read_png_metadata
+    from core.image.engine import read_png_metadata
 
     line = (
         '/imagine a lighthouse at dawn --negative "blurry" --seed 42 --steps 2 --size 96x64'

@@ -17,23 +17,23 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.slack import SlackAdapter
+from adapters.slack.adapter import SlackAdapter
 from adapters.slack.listeners.imagine import DRAWING, IMAGES_OFF
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.reply import SlackReply, Where, render
 from adapters.slack.settings import SlackSettings, validate_slack_settings
 from adapters.slack.store import ThreadStore
+from core.chat.reply import Attachment, Target
+from core.chat.service import Muse
 from core.errors import UserError
-from core.image_engine import ImageEngine
-from core.memory import Memory
-from core.policy import Policy
-from core.reply import Attachment, Target
-from core.scheduler import Scheduler
-from core.service import Muse
-from core.settings import PolicySettings, TextSettings
-from core.text_engine import TextEngine
+from core.fair_use.policy import Policy
+from core.fair_use.settings import PolicySettings
+from core.image.engine import ImageEngine
+from core.memory.store import Memory
+from core.text.engine import TextEngine
+from core.text.settings import TextSettings
 from tests.conftest_image import image_engine, image_settings, tiny_image_dir  # noqa: F401
-from tests.helpers import answered, eventually, platform_muse
+from tests.helpers import answered, eventually, platform_muse, with_scheduler
 from tests.standins.slack_api import (
     APP_TOKEN,
     BOT_ID,
@@ -628,7 +628,7 @@ async def _true(value: bool) -> bool:
 
 
 async def test_schedule_commands_are_for_admins(smuse: Muse, slack: SlackApiStandin) -> None:
-    Scheduler(smuse)  # registers /schedule, so the adapter offers it
+    with_scheduler(smuse)  # /schedule, so the adapter offers it
     async with running(smuse, slack) as r:
         for i, args in enumerate(["add daily 09:00 UTC text A haiku", "run-now 1", "remove 1"]):
             await r.command("/schedule", args)  # Alice is no admin

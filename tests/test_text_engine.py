@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from core.device import DeviceArbiter
 from core.errors import ModelUnavailable
-from core.settings import TextSettings
-from core.text_engine import GenerationSettings, TextEngine
+from core.runtime.device import DeviceArbiter
+from core.text.engine import GenerationSettings, TextEngine
+from core.text.settings import TextSettings
 
 
 async def collect(engine: TextEngine, ids: list[int], gen: GenerationSettings) -> list[str]:

@@ -9,11 +9,11 @@ import logging
 import pytest
 import transformers
 
-from core import kv
-from core.device import DeviceArbiter
-from core.service import Muse
-from core.settings import TextSettings
-from core.text_engine import GenerationSettings, TextEngine
+from core.chat.service import Muse
+from core.runtime.device import DeviceArbiter
+from core.text import kv
+from core.text.engine import GenerationSettings, TextEngine
+from core.text.settings import TextSettings
 from tests.helpers import RecordingReply, answered, msg
 
 GREEDY = GenerationSettings(max_new_tokens=8, temperature=0)
@@ -43,7 +43,7 @@ async def test_broken_fast_path_falls_back_and_replies_still_arrive(
 ) -> None:
     break_fast_path(monkeypatch)
     engine = TextEngine(text_settings, DeviceArbiter())
-    with caplog.at_level(logging.WARNING, logger="core.text_engine"):
+    with caplog.at_level(logging.WARNING, logger="core.text.engine"):
         await engine.load()
     assert not engine.fast_path
     warning = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)

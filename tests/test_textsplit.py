@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.textsplit import (
+from adapters.common.textsplit import (
     FENCE,
     MIN_LIMIT,
     Chunk,

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import discord
 from discord.ext import commands
 
+from adapters.common.pacing import ChannelPacer
 from adapters.discord.reply import DiscordReply, ImagePostHook
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.store import ImageRequestStore, ThreadStore
 from adapters.discord.surfaces import ChannelSurface, InteractionSurface
-from core.pacing import ChannelPacer
-from core.service import Muse
+from core.chat.service import Muse
 
 
 @dataclass

@@ -10,6 +10,12 @@ knows exactly what was made.
   same prompt and options, with the seeds that follow the shown ones (s+n, s+n+1, …),
   so each picture stays reproducible from the seed in its caption.
 - 🗑 delete: removes the pictures; only whoever asked for them, or an admin.
+
+Each button's custom id names the action and a stored request id
+(`muse:img:<action>:<request id>`), and the request's options live in SQLite, so buttons
+keep working after a restart. The buttons are discord.py DynamicItems: one registered
+template (`bot.add_dynamic_items`, at start-up) matches every such id, which a fixed-id
+`bot.add_view` cannot do for per-request ids. They are sent in a `View(timeout=None)`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import re
 import shlex
 from typing import Any
 
@@ -24,9 +31,8 @@ import discord
 
 from adapters.discord.context import DiscordContext, context_of
 from adapters.discord.translate import from_interaction
-from adapters.discord.views import ImageButtons
-from core.events import Message
-from core.imagine import MAX_SEED
+from core.chat.events import Message
+from core.image.options import MAX_SEED
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,55 @@ def variation_options(
         "seed": (seed + shown) % (MAX_SEED + 1),
         "count": max(1, min(VARIATIONS, max_count)),
     }
+
+
+# -- the buttons ---------------------------------------------------------------------------
+
+ACTIONS = {
+    "reroll": ("🎲", "Reroll", "same options, a new seed"),
+    "vary": ("🔁", "Variations", "more pictures of the prompt, the seeds after these"),
+    "delete": ("🗑️", "Delete", "remove these pictures (whoever asked, or an admin)"),
+}
+TEMPLATE = re.compile(r"muse:img:(?P<action>reroll|vary|delete):(?P<request>[0-9]+)")
+
+
+def custom_id(action: str, request_id: int) -> str:
+    return f"muse:img:{action}:{request_id}"
+
+
+class ImageButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):  # type: ignore[type-arg]
+    def __init__(self, action: str, request_id: int) -> None:
+        emoji, label, _ = ACTIONS[action]
+        style = discord.ButtonStyle.danger if action == "delete" else discord.ButtonStyle.secondary
+        super().__init__(
+            discord.ui.Button(
+                label=label, emoji=emoji, style=style, custom_id=custom_id(action, request_id)
+            )
+        )
+        self.action = action
+        self.request_id = request_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item,  # type: ignore[type-arg]
+        match: re.Match[str],
+        /,
+    ) -> ImageButton:
+        return cls(match["action"], int(match["request"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await on_button(interaction, self.action, self.request_id)
+
+
+class ImageButtons(discord.ui.View):
+    """The row of buttons under one request's pictures."""
+
+    def __init__(self, request_id: int) -> None:
+        super().__init__(timeout=None)
+        for action in ACTIONS:
+            self.add_item(ImageButton(action, request_id))
 
 
 class RequestButtons:

@@ -8,8 +8,8 @@ from adapters.discord.context import DiscordContext
 from adapters.discord.reply import DiscordReply
 from adapters.discord.surfaces import ChannelSurface
 from adapters.discord.translate import PLATFORM, channel_label
+from core.chat.reply import Target
 from core.errors import UserError
-from core.reply import Target
 
 
 def _id(value: str, what: str) -> int:

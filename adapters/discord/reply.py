@@ -5,7 +5,7 @@ channel sees about one write per `edit_interval_seconds` however many replies st
 it at once. A streamed answer appears with its first words and grows by edits; each turn
 makes the one write that brings the messages closest to the newest text, so a slow
 channel gets fewer, bigger edits rather than a backlog. Text over 2,000 characters
-continues in further messages, split by `core.textsplit` (code fences closed and
+continues in further messages, split by `adapters.common.textsplit` (code fences closed and
 reopened). The final state is exactly `split_message(final text)`.
 """
 
@@ -18,11 +18,11 @@ from typing import Protocol
 
 import discord
 
+from adapters.common.pacing import ChannelPacer
+from adapters.common.streaming import follow
+from adapters.common.textsplit import split_message
 from adapters.discord.surfaces import MAX_FILES, MESSAGE_LIMIT, Surface
-from core.pacing import ChannelPacer
-from core.reply import Attachment, Sent
-from core.streaming import follow
-from core.textsplit import split_message
+from core.chat.reply import Attachment, Sent
 
 EMPTY_ANSWER = "…"  # Discord refuses empty messages; shown when a reply has no text at all
 

@@ -1,4 +1,4 @@
-"""What the Discord adapter keeps in SQLite (tables from core.memory's migration 4):
+"""What the Discord adapter keeps in SQLite (tables from core.memory.store's migration 4):
 threads Muse takes part in, and the image requests behind persistent buttons."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import re
 
 import discord
 
-from core.events import Message
+from core.chat.events import Message
 
 PLATFORM = "discord"
 _USER_MENTION = re.compile(r"<@!?(\d+)>")

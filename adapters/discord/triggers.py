@@ -14,7 +14,7 @@ import discord
 
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.store import ThreadStore
-from core.memory import Memory
+from core.memory.store import Memory
 
 # Message types people write; the rest are system notices (pins, joins, thread starts).
 _CHAT_TYPES = {discord.MessageType.default, discord.MessageType.reply}

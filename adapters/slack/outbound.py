@@ -10,8 +10,8 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.context import SlackContext
 from adapters.slack.reply import SlackReply, Where
 from adapters.slack.translate import PLATFORM
+from core.chat.reply import Target
 from core.errors import UserError
-from core.reply import Target
 
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 _TS = re.compile(r"\d+\.\d+")

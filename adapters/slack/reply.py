@@ -4,7 +4,7 @@ A streamed answer is posted with its first words and grows by chat.update; every
 takes a turn of the channel's pacer, and each turn makes the one write that brings the
 messages closest to the newest text, so a slow channel gets fewer, bigger edits. Text over
 `limit` characters continues in further messages in the same thread, split on the Markdown
-by `core.textsplit` (code fences closed and reopened) and then converted to mrkdwn. The
+by `adapters.common.textsplit` (code fences closed and reopened) and then converted to mrkdwn. The
 final state is exactly `render(final text)`.
 
 Slack's chat streaming API (chat.startStream/appendStream/stopStream) is not used: it
@@ -23,11 +23,11 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.pacing import ChannelPacer
+from adapters.common.streaming import follow
+from adapters.common.textsplit import MIN_LIMIT, split_message
 from adapters.slack.mrkdwn import to_mrkdwn
-from core.pacing import ChannelPacer
-from core.reply import Attachment, Sent
-from core.streaming import follow
-from core.textsplit import MIN_LIMIT, split_message
+from core.chat.reply import Attachment, Sent
 
 log = logging.getLogger(__name__)
 

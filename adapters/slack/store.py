@@ -1,4 +1,4 @@
-"""Threads Muse takes part in, kept in SQLite (core.memory's adapter_threads table) so a
+"""Threads Muse takes part in, kept in SQLite (core.memory.store's adapter_threads table) so a
 restarted Muse keeps answering in them without a mention.
 
 A Slack thread is named by its channel and parent ts (a ts is unique only per channel).

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapters.slack.people import Person
-from core.events import Message
+from core.chat.events import Message
 
 PLATFORM = "slack"
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")

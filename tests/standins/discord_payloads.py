@@ -139,9 +139,7 @@ def snowflake() -> int:
 
 
 def iso(ts: float | None = None) -> str:
-    moment = datetime.datetime.fromtimestamp(
-        time.time() if ts is None else ts, datetime.UTC
-    )
+    moment = datetime.datetime.fromtimestamp(time.time() if ts is None else ts, datetime.UTC)
     return moment.isoformat()
 
 

@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from adapters.discord.context import DiscordContext
 from adapters.discord.translate import PLATFORM, place
-from core.events import Message, conversation_key
+from core.chat.events import Message, conversation_key
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord import images
 from adapters.discord.cogs.base import refuse_elsewhere
 from adapters.discord.context import DiscordContext
-from core.imagine import MAX_SEED, MIN_SIZE
+from adapters.discord.images import imagine as imagine_pictures
+from core.image.options import MAX_SEED, MIN_SIZE
 
 
 class ImagineCog(commands.Cog):
@@ -53,4 +53,4 @@ class ImagineCog(commands.Cog):
             "count": count,
             "guidance": guidance,
         }
-        await images.imagine(self.context, interaction, options)
+        await imagine_pictures(self.context, interaction, options)

@@ -16,7 +16,7 @@ from adapters.slack.people import Person
 from adapters.slack.reply import Where
 from adapters.slack.translate import clean_text, from_event, is_dm, reply_thread
 from adapters.slack.triggers import decide, from_a_bot
-from core.commands import split_command_line
+from core.commands.registry import split_command_line
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from adapters.slack.context import SlackContext
 from adapters.slack.reply import Respond, Where
 from adapters.slack.translate import from_command
-from core.events import Message
+from core.chat.events import Message
 
 NOT_HERE = "Muse does not answer in direct messages here."
 SHARED = ("forget", "persona", "stats", "cancel", "help", "schedule")

@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 from adapters.slack.context import SlackContext
 from adapters.slack.translate import PLATFORM
-from core.events import Message, conversation_key
+from core.chat.events import Message, conversation_key
 
 log = logging.getLogger(__name__)
 

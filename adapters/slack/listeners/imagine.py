@@ -14,7 +14,7 @@ from adapters.slack.listeners.commands import NOT_HERE, command_message
 from adapters.slack.reply import Respond, Where
 from adapters.slack.translate import unescape
 from core.errors import OptionError
-from core.imagine import parse_imagine_args
+from core.image.options import parse_imagine_args
 
 IMAGES_OFF = "Pictures are off on this Muse (no image model is loaded)."
 DRAWING = "🎨 Drawing… the picture will appear here."

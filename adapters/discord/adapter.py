@@ -1,0 +1,88 @@
+"""The DiscordAdapter: builds the discord client and its features, serves until cancelled.
+
+See the package docstring (adapters/discord/__init__.py) for the map of modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from discord.ext import commands
+
+from adapters.common.pacing import ChannelPacer
+from adapters.discord.client import adopt_gateway, api_endpoint, build_bot
+from adapters.discord.cogs.chat import ChatCog
+from adapters.discord.cogs.commands import CommandsCog
+from adapters.discord.cogs.feedback import FeedbackCog
+from adapters.discord.cogs.imagine import ImagineCog
+from adapters.discord.cogs.schedule import ScheduleCog
+from adapters.discord.context import DiscordContext
+from adapters.discord.images import ImageButton
+from adapters.discord.outbound import DiscordOutbound
+from adapters.discord.settings import DiscordSettings
+from adapters.discord.store import ImageRequestStore, ThreadStore
+from adapters.discord.sync import sync_on_start
+from adapters.discord.translate import PLATFORM
+from core.chat.service import Muse
+
+__all__ = ["DiscordAdapter", "DiscordSettings"]
+
+log = logging.getLogger(__name__)
+
+
+class DiscordAdapter:
+    platform = PLATFORM
+
+    def __init__(
+        self, muse: Muse, settings: DiscordSettings, *, ready_timeout: float | None = None
+    ) -> None:
+        """`ready_timeout`: discord.py's wait for server data after connecting (tests
+        shorten it; None keeps discord.py's 2 s)."""
+        self.muse = muse
+        self.settings = settings
+        self.bot = build_bot(settings, self._setup, ready_timeout=ready_timeout)
+        db = muse.memory.connection
+        self.context = DiscordContext(
+            muse=muse,
+            settings=settings,
+            bot=self.bot,
+            pacer=ChannelPacer(settings.edit_interval_seconds),
+            threads=ThreadStore(db),
+            requests=ImageRequestStore(db),
+        )
+        self.bot.muse_context = self.context  # type: ignore[attr-defined]
+        self.outbound = DiscordOutbound(self.context)
+        self._sync_task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def configured(settings: DiscordSettings) -> bool:
+        return bool(settings.token.strip())
+
+    async def _setup(self, bot: commands.Bot) -> None:
+        """After login, before the gateway: features, persistent buttons, outbound."""
+        await adopt_gateway(bot, self.settings)
+        await bot.add_cog(ChatCog(self.context))
+        await bot.add_cog(CommandsCog(self.context))
+        await bot.add_cog(FeedbackCog(self.context))
+        commands_ = self.muse.commands
+        if commands_.get("imagine") is not None:  # the image engine is loaded
+            await bot.add_cog(ImagineCog(self.context))
+        if commands_.get("schedule") is not None:  # the scheduler runs
+            await bot.add_cog(ScheduleCog(self.context))
+        bot.add_dynamic_items(ImageButton)  # buttons of pictures posted before a restart
+        self.muse.outbounds[PLATFORM] = self.outbound
+        self._sync_task = asyncio.create_task(sync_on_start(bot, self.settings))
+
+    async def run(self) -> None:
+        """Connect and serve until cancelled; then close the connection cleanly."""
+        with api_endpoint(self.settings):
+            try:
+                async with self.bot:
+                    await self.bot.start(self.settings.token.strip())
+            finally:
+                if self.muse.outbounds.get(PLATFORM) is self.outbound:
+                    del self.muse.outbounds[PLATFORM]
+                if self._sync_task is not None:
+                    self._sync_task.cancel()
+                log.info("discord: disconnected")

@@ -1,0 +1,115 @@
+"""The SlackAdapter: builds the slack client and its features, serves until cancelled.
+
+See the package docstring (adapters/slack/__init__.py) for the map of modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.common.pacing import ChannelPacer
+from adapters.slack.context import Identity, SlackContext
+from adapters.slack.dedupe import RecentKeys, dedupe_middleware
+from adapters.slack.listeners import chat, commands, feedback, imagine
+from adapters.slack.outbound import SlackOutbound
+from adapters.slack.people import People
+from adapters.slack.serve import serve_http, serve_socket
+from adapters.slack.settings import SlackSettings
+from adapters.slack.store import ThreadStore
+from adapters.slack.translate import PLATFORM
+from core.chat.service import Muse
+
+__all__ = ["SlackAdapter", "SlackSettings"]
+
+log = logging.getLogger(__name__)
+RATE_LIMIT_RETRIES = 3  # slack_sdk waits out Retry-After between them
+
+
+def build_client(settings: SlackSettings) -> AsyncWebClient:
+    base_url = settings.api_url if settings.api_url.endswith("/") else settings.api_url + "/"
+    return AsyncWebClient(
+        token=settings.bot_token.strip(),
+        base_url=base_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        ],
+    )
+
+
+class SlackAdapter:
+    platform = PLATFORM
+
+    def __init__(self, muse: Muse, settings: SlackSettings) -> None:
+        self.muse = muse
+        self.settings = settings
+        self.client = build_client(settings)
+        # Bolt acknowledges events itself before the listeners run
+        # (process_before_response=False); the listeners hand their work to tasks.
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=settings.signing_secret.strip(),
+            process_before_response=False,
+        )
+        self.context = SlackContext(
+            muse=muse,
+            settings=settings,
+            client=self.client,
+            pacer=ChannelPacer(settings.update_interval_seconds),
+            threads=ThreadStore(muse.memory.connection),
+            people=People(self.client),
+            seen=RecentKeys(),
+        )
+        self.outbound = SlackOutbound(self.context)
+        self.url: str | None = None  # http mode: where events are served, once listening
+        self.ready = asyncio.Event()  # set once Slack can reach Muse
+        self._registered = False
+
+    @staticmethod
+    def configured(settings: SlackSettings) -> bool:
+        return bool(settings.bot_token.strip())
+
+    def _register(self) -> None:
+        """Listeners are added at start-up, when the core's optional commands (images,
+        the scheduler) are known."""
+        if self._registered:
+            return
+        self._registered = True
+        self.app.use(dedupe_middleware(self.context.seen))
+        chat.register(self.app, self.context)
+        commands.register(self.app, self.context)
+        imagine.register(self.app, self.context)
+        feedback.register(self.app, self.context)
+
+    async def _identify(self) -> Identity:
+        """Who Muse is here; a bad token fails the start with Slack's own error."""
+        auth = await self.client.auth_test()
+        return Identity(str(auth["user_id"]), str(auth.get("bot_id") or ""), str(auth["team_id"]))
+
+    def _listening(self, url: str) -> None:
+        self.url = url
+        self.ready.set()
+
+    async def run(self) -> None:
+        """Serve until cancelled; then stop taking requests and end the work in flight."""
+        self.context.identity = await self._identify()
+        self._register()
+        self.muse.outbounds[PLATFORM] = self.outbound
+        try:
+            if self.settings.mode == "http":
+                await serve_http(self.app, self.settings, self._listening)
+            else:
+                await serve_socket(self.app, self.settings, self.ready.set)
+        finally:
+            if self.muse.outbounds.get(PLATFORM) is self.outbound:
+                del self.muse.outbounds[PLATFORM]
+            await self.context.cancel_tasks()
+            log.info("slack: stopped")

@@ -1,0 +1,208 @@
+"""Muse's platform-agnostic core: what adapters call for messages and commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from core.chat.events import Message
+from core.chat.prompt import Turn, build_prompt
+from core.chat.reply import Outbound, Reply, Sent
+from core.commands.registry import CommandContext, CommandRegistry
+from core.errors import UserError
+from core.fair_use.admission import Admission, Ticket
+from core.fair_use.moderation import Moderator
+from core.fair_use.policy import Policy
+from core.fair_use.quotas import Quotas
+from core.fair_use.settings import LimitSettings, PolicySettings
+from core.image.engine import ImageEngine
+from core.image.options import ImageSettings
+from core.memory.store import Memory
+from core.runtime.device import DeviceArbiter
+from core.text.engine import TextEngine, generation_settings
+from core.text.settings import TextSettings
+
+log = logging.getLogger(__name__)
+POSITION_POLL_SECONDS = 2.0
+
+
+def new_error_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@dataclass
+class Muse:
+    memory: Memory
+    text_engine: TextEngine
+    arbiter: DeviceArbiter
+    text_settings: TextSettings = field(default_factory=TextSettings)
+    policy: Policy = field(default_factory=lambda: Policy(PolicySettings()))
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    moderator: Moderator = field(default_factory=Moderator)
+    image_engine: ImageEngine | None = None
+    image_settings: ImageSettings | None = None
+    commands: CommandRegistry = field(default_factory=CommandRegistry)
+    # Filled by adapters as they start: platform name -> outbound poster.
+    outbounds: dict[str, Outbound] = field(default_factory=dict)
+    closing: bool = False
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.limits.queue_depth, self.text_settings.max_batch_size)
+        self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
+
+    # -- fair use ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def work(self, msg: Message, reply: Reply, kind: str) -> AsyncIterator[Ticket]:
+        """Admit one unit of GPU work: limits, queue depth, place-in-line updates, /cancel.
+
+        Raises UserError (over a limit, busy, shutting down) before any work starts.
+        """
+        if self.closing:
+            raise UserError("I'm shutting down for a moment; please ask again shortly.")
+        await self.quotas.admit(msg, kind)
+        ticket = self.admission.enter(kind, Quotas.user_key(msg))
+        watcher = asyncio.create_task(self._report_position(ticket, reply))
+        try:
+            yield ticket
+        finally:
+            watcher.cancel()
+            self.admission.leave(ticket)
+
+    async def _report_position(self, ticket: Ticket, reply: Reply) -> None:
+        last = None
+        while ticket.started is None:
+            wait = self.admission.estimated_wait(ticket)
+            place = self.admission.position(ticket)
+            if wait > 0 and wait >= self.limits.notify_wait_seconds and place != last:
+                last = place
+                await reply.status(f"You're #{place} in line — about {wait:.0f} s.")
+            await asyncio.sleep(POSITION_POLL_SECONDS)
+
+    def cancel_requests(self, msg: Message) -> int:
+        return self.admission.cancel_user(Quotas.user_key(msg))
+
+    # -- chat -----------------------------------------------------------------------------
+
+    async def persona_for(self, conversation: str) -> str:
+        return await self.memory.get_persona(conversation) or self.text_settings.system_prompt
+
+    async def handle_message(self, msg: Message, reply: Reply) -> Sent | None:
+        """Answer one message addressed to Muse, streaming the reply; store both sides."""
+        if msg.author_is_bot or not self.policy.may_talk(msg):
+            return None
+        text = msg.text.strip()
+        if not text:
+            return await reply.send("You mentioned me without a message — what should I say?")
+        key = msg.session_id
+        try:
+            self.moderator.check_prompt(text, key)
+            async with self.work(msg, reply, "text") as ticket:
+                return await self._answer(msg, reply, text, ticket)
+        except UserError as exc:
+            return await reply.send(str(exc), ephemeral=True)
+        except asyncio.CancelledError:
+            if not await self._cancelled(reply):
+                raise
+            return None
+        except Exception:
+            return await self._apologize(reply, "reply to %s in %s", msg.message_id, key)
+
+    async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
+        key = msg.session_id
+        history = [
+            Turn(m.role, m.content, m.author_name)
+            for m in await self.memory.recent(key, self.text_settings.history_messages)
+        ]
+        prompt = build_prompt(
+            self.text_engine.tokenizer,
+            await self.persona_for(key),
+            history,
+            Turn("user", text, msg.display_name),
+            self.text_settings.prompt_tokens,
+            self.text_settings.trim_chunk_turns,
+        )
+        # Stored before generating: a crash mid-reply must not lose what the user said.
+        await self.memory.add_message(
+            key,
+            "user",
+            text,
+            author_id=msg.author_id,
+            author_name=msg.display_name,
+            platform_message_id=msg.message_id,
+        )
+        collected: list[str] = []
+        tokens = 0
+
+        async def pieces() -> AsyncIterator[str]:
+            nonlocal tokens
+            gen = generation_settings(self.text_settings)
+            async for piece in self.text_engine.stream(prompt.ids, gen, cache_key=key):
+                if ticket.started is None:
+                    self.admission.start(ticket)
+                tokens += 1
+                yield piece
+
+        async def moderated() -> AsyncIterator[str]:
+            async for piece in self.moderator.filter_stream(pieces(), key):
+                collected.append(piece)
+                yield piece
+
+        try:
+            sent = await reply.stream(moderated())
+        finally:
+            await self.quotas.record(msg, "text", tokens)
+        final = "".join(collected)
+        if final:
+            await self.memory.add_message(
+                key, "assistant", final, author_name="Muse", platform_message_id=sent.first_id
+            )
+        return sent
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def run_command(self, name: str, msg: Message, reply: Reply) -> None:
+        """Run `/name` with `msg.text` as its argument text; errors become replies."""
+        try:
+            command = self.commands.resolve(name)
+            if command.admin_only:
+                self.policy.require_admin(msg, f"/{name}")
+            await command.handler(CommandContext(self, msg, reply), msg.text)
+        except UserError as exc:
+            await reply.send(str(exc), ephemeral=True)
+        except asyncio.CancelledError:
+            if not await self._cancelled(reply):
+                raise
+        except Exception:
+            await self._apologize(reply, "command /%s in %s", name, msg.session_id)
+
+    async def _cancelled(self, reply: Reply) -> bool:
+        """Tell the user their request was cancelled; True if it was their own /cancel
+        (the task carries on), False if Muse is shutting down (the caller re-raises)."""
+        task = asyncio.current_task()
+        own = not self.closing and task is not None and task.cancelling() > 0
+        text = "Cancelled." if own else "Muse is restarting; please ask again in a minute."
+        if own and task is not None:
+            task.uncancel()
+        with contextlib.suppress(Exception):
+            await reply.send(text, ephemeral=True)
+        return own
+
+    async def _apologize(self, reply: Reply, what: str, *args: object) -> Sent | None:
+        error_id = new_error_id()
+        log.exception("error %s while handling " + what, error_id, *args)
+        try:
+            return await reply.send(
+                f"Sorry, something went wrong on my side (error id {error_id}).", ephemeral=True
+            )
+        except Exception:
+            log.exception("error %s: could not even send the apology", error_id)
+            return None
+
+    async def close(self) -> None:
+        await self.arbiter.close()
+        await self.memory.close()

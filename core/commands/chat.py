@@ -1,0 +1,75 @@
+"""The chat commands every adapter offers: /help, /forget, /persona, /stats."""
+
+from __future__ import annotations
+
+from core.chat.events import conversation_key
+from core.commands.registry import CommandContext, CommandRegistry
+from core.errors import OptionError
+
+PERSONA_MAX_CHARS = 4000
+
+
+async def help_command(ctx: CommandContext, args: str) -> None:
+    lines = [f"/{c.name} {c.usage}".rstrip() + f" — {c.help}" for c in ctx.muse.commands]
+    await ctx.reply.send("\n".join(lines), ephemeral=True)
+
+
+async def forget_command(ctx: CommandContext, args: str) -> None:
+    removed = await ctx.muse.memory.forget(ctx.message.session_id)
+    ctx.muse.text_engine.forget(ctx.message.session_id)
+    await ctx.reply.send(f"Forgot this conversation ({removed} messages).")
+
+
+async def persona_command(ctx: CommandContext, args: str) -> None:
+    action, _, rest = args.strip().partition(" ")
+    key = ctx.message.session_id
+    memory = ctx.muse.memory
+    if action == "show" or not action:
+        custom = await memory.get_persona(key)
+        label = "custom" if custom else "default"
+        await ctx.reply.send(f"Persona ({label}): {custom or ctx.muse.text_settings.system_prompt}")
+        return
+    ctx.muse.policy.require_admin(ctx.message, "/persona set and /persona reset")
+    if action == "set":
+        prompt = rest.strip()
+        if not prompt:
+            raise OptionError("/persona set needs the new system prompt after 'set'.")
+        if len(prompt) > PERSONA_MAX_CHARS:
+            raise OptionError(
+                f"A persona can be at most {PERSONA_MAX_CHARS} characters (got {len(prompt)})."
+            )
+        await memory.set_persona(key, prompt, ctx.message.author_id)
+        ctx.muse.text_engine.forget(key)
+        await ctx.reply.send("Persona set for this conversation.")
+    elif action == "reset":
+        await memory.reset_persona(key)
+        ctx.muse.text_engine.forget(key)
+        await ctx.reply.send("Persona reset to the default.")
+    else:
+        raise OptionError(f"Unknown /persona action '{action}'; use set, show or reset.")
+
+
+async def stats_command(ctx: CommandContext, args: str) -> None:
+    msg = ctx.message
+    prefix = conversation_key(msg.platform, msg.workspace, "")
+    up, down = await ctx.muse.memory.feedback_counts(prefix)
+    await ctx.reply.send(f"Feedback here: 👍 {up} · 👎 {down}")
+
+
+async def cancel_command(ctx: CommandContext, args: str) -> None:
+    count = ctx.muse.cancel_requests(ctx.message)
+    text = f"Cancelling {count} request(s) of yours." if count else "You have nothing to cancel."
+    await ctx.reply.send(text, ephemeral=True)
+
+
+def register(registry: CommandRegistry) -> None:
+    registry.add("help", help_command, "list commands")
+    registry.add("forget", forget_command, "clear this conversation's memory")
+    registry.add(
+        "persona",
+        persona_command,
+        "show or change this conversation's system prompt (set/reset: admins)",
+        usage="show | set <prompt> | reset",
+    )
+    registry.add("stats", stats_command, "👍/👎 feedback counts for this workspace")
+    registry.add("cancel", cancel_command, "cancel your pending or running requests")

@@ -1,0 +1,33 @@
+"""Permissions, enforced in the core so no adapter can forget them."""
+
+from __future__ import annotations
+
+from core.chat.events import Message
+from core.errors import PermissionDenied
+from core.fair_use.settings import PolicySettings
+
+
+class Policy:
+    def __init__(self, settings: PolicySettings) -> None:
+        self.settings = settings
+
+    def is_admin(self, msg: Message) -> bool:
+        s = self.settings
+        if s.platform_admins_are_admins and msg.platform_admin:
+            return True
+        if f"{msg.platform}:{msg.author_id}" in s.admins:
+            return True
+        return any(f"{msg.platform}:{role}" in s.admin_roles for role in msg.roles)
+
+    def may_talk(self, msg: Message) -> bool:
+        """Whether Muse should answer this author in this channel at all."""
+        s = self.settings
+        if f"{msg.platform}:{msg.author_id}" in s.blocked_users:
+            return False
+        if s.allowed_channels and not msg.is_dm:
+            return f"{msg.platform}:{msg.channel}" in s.allowed_channels
+        return True
+
+    def require_admin(self, msg: Message, what: str) -> None:
+        if not self.is_admin(msg):
+            raise PermissionDenied(f"Only admins can use {what}.")

@@ -1,0 +1,330 @@
+"""`/imagine` options: settings ([image] in the config), parsing and validation.
+
+Every adapter uses the same option names. Text adapters (shell, Slack) hand the raw
+argument text to `parse_imagine_args`; typed ones (Discord app commands) fill an
+`ImagineOptions` themselves and pass it through `validate_imagine`. Either way the
+result has every field set (defaults from the settings, a random seed chosen here so
+it can be reported) and within the admin's limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from core.errors import OptionError
+from core.runtime.settings import device_field, dtype_field
+
+DEFAULT_IMAGE_MODEL = "stabilityai/sd-turbo"
+MAX_SEED = 2**32 - 1
+MIN_SIZE = 64
+SIZE_STEP = 8  # latent diffusion models need sides divisible by the VAE's factor, 8
+
+
+@dataclass
+class ImageSettings:
+    """[image] — the text-to-image model, /imagine defaults and the most a user may ask for."""
+
+    enabled: bool = field(default=True, metadata={"doc": "load the image model and offer /imagine"})
+    model: str = field(
+        default=DEFAULT_IMAGE_MODEL,
+        metadata={"doc": "diffusers text-to-image model id on the Hugging Face hub, or a folder"},
+    )
+    device: str = device_field()
+    dtype: str = dtype_field()
+    steps: int = field(
+        default=1,
+        metadata={"doc": "default denoising steps (distilled turbo models: 1-4)", "min": 1},
+    )
+    max_steps: int = field(
+        default=50, metadata={"doc": "most steps a user may ask for", "min": 1, "max": 1000}
+    )
+    width: int = field(
+        default=512,
+        metadata={"doc": "default width in pixels (a multiple of 8)", "min": MIN_SIZE},
+    )
+    max_width: int = field(
+        default=1024,
+        metadata={"doc": "widest image a user may ask for", "min": MIN_SIZE, "max": 8192},
+    )
+    height: int = field(
+        default=512,
+        metadata={"doc": "default height in pixels (a multiple of 8)", "min": MIN_SIZE},
+    )
+    max_height: int = field(
+        default=1024,
+        metadata={"doc": "tallest image a user may ask for", "min": MIN_SIZE, "max": 8192},
+    )
+    guidance: float = field(
+        default=0.0,
+        metadata={"doc": "default guidance (CFG) scale; turbo models want 0", "min": 0.0},
+    )
+    max_guidance: float = field(
+        default=20.0,
+        metadata={"doc": "highest guidance scale a user may ask for", "min": 0.0, "max": 100.0},
+    )
+    count: int = field(default=1, metadata={"doc": "default images per request", "min": 1})
+    max_count: int = field(
+        default=4, metadata={"doc": "most images per request", "min": 1, "max": 64}
+    )
+    max_prompt_chars: int = field(
+        default=1000,
+        metadata={"doc": "longest prompt (and negative prompt), in characters", "min": 1},
+    )
+    safety_checker: bool = field(
+        default=True,
+        metadata={
+            "doc": "run the model's NSFW safety checker where it ships one; "
+            "flagged images are reported as blocked and never sent"
+        },
+    )
+    output_dir: str = field(
+        default="./muse-images", metadata={"doc": "where the terminal chat writes PNG files"}
+    )
+    batch_window_ms: int = field(
+        default=25,
+        metadata={
+            "doc": "how long an idle engine waits to gather concurrent /imagine requests "
+            "into one batch (requests arriving while it is busy are batched anyway)",
+            "min": 0,
+            "max": 5000,
+        },
+    )
+    max_batch_images: int = field(
+        default=8,
+        metadata={"doc": "most images generated in one pipeline call", "min": 1, "max": 256},
+    )
+
+
+def validate_image_settings(s: ImageSettings) -> list[str]:
+    """Cross-field checks for the config loader (types and ranges are in the metadata)."""
+    problems = []
+    for name in ("steps", "width", "height", "guidance", "count"):
+        default, most = getattr(s, name), getattr(s, f"max_{name}")
+        if default > most:
+            problems.append(f"[image] {name} = {default}: must not exceed max_{name} = {most}")
+    for name in ("width", "height", "max_width", "max_height"):
+        if getattr(s, name) % SIZE_STEP:
+            problems.append(f"[image] {name} = {getattr(s, name)}: must be a multiple of 8")
+    return problems
+
+
+@dataclass(frozen=True)
+class ImagineOptions:
+    """One /imagine request. None means "the configured default" until validated."""
+
+    prompt: str
+    negative: str = ""
+    seed: int | None = None
+    steps: int | None = None
+    width: int | None = None
+    height: int | None = None
+    guidance: float | None = None
+    count: int | None = None
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+# Option names as typed after "--" (--size sets both width and height).
+OPTIONS = ("negative", "seed", "steps", "size", "width", "height", "guidance", "count")
+_USAGE = "/imagine <prompt> [--negative TEXT] [--seed N] [--steps N] [--size WxH] [--count N]"
+_SIZE = re.compile(r"^\s*(\d+)\s*[x×X*]\s*(\d+)\s*$")
+
+
+def usage() -> str:
+    return _USAGE + " [--width N] [--height N] [--guidance X]"
+
+
+def _known() -> str:
+    return ", ".join(f"--{o}" for o in OPTIONS)
+
+
+def _allowed(option: str, s: ImageSettings) -> str:
+    """What an option accepts, in words (for errors about values that are not numbers)."""
+    return {
+        "seed": f"a whole number from 0 to {MAX_SEED}",
+        "steps": f"a whole number from 1 to {s.max_steps}",
+        "width": f"a multiple of 8 from {MIN_SIZE} to {s.max_width}",
+        "height": f"a multiple of 8 from {MIN_SIZE} to {s.max_height}",
+        "count": f"a whole number from 1 to {s.max_count}",
+        "guidance": f"a number from 0 to {_num(s.max_guidance)}",
+    }[option]
+
+
+def _int(option: str, raw: str, settings: ImageSettings) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise OptionError(f"--{option} {raw}: must be {_allowed(option, settings)}") from None
+
+
+def _float(option: str, raw: str, settings: ImageSettings) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise OptionError(f"--{option} {raw}: must be {_allowed(option, settings)}")
+    return value
+
+
+def parse_size(raw: str) -> tuple[int, int]:
+    """'512x768' -> (512, 768); only the format is checked here, not the range."""
+    match = _SIZE.match(raw)
+    if not match:
+        raise OptionError(f"--size {raw}: expected WIDTHxHEIGHT, e.g. --size 512x512")
+    return int(match[1]), int(match[2])
+
+
+def _tokens(text: str) -> list[str]:
+    # Chat clients turn "quotes" into “smart” ones; treat them as plain double quotes.
+    text = re.sub("[“”„‟]", '"', text)
+    try:
+        return shlex.split(text)
+    except ValueError:
+        pass
+    # A lone apostrophe ("a dragon's lair") is not a quote: retry quoting with " only.
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.quotes = '"'
+    lexer.commenters = ""
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        raise OptionError('Unbalanced quotes: close every " you open.') from None
+    # Still honour a value written 'in single quotes' next to such an apostrophe.
+    return [t[1:-1] if len(t) >= 2 and t[0] == t[-1] == "'" else t for t in tokens]
+
+
+def _is_option(token: str) -> bool:
+    return token.startswith("--") and len(token) > 2 and not _looks_numeric(token)
+
+
+def _looks_numeric(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_imagine_args(text: str, settings: ImageSettings) -> ImagineOptions:
+    """Parse `a lighthouse --seed 42 --size 512x512` (prompt = the words that are not options).
+
+    `--name value` and `--name=value` both work; after a bare `--` everything is prompt.
+    Raises OptionError with a one-line message for anything wrong.
+    """
+    words: list[str] = []
+    values: dict[str, str] = {}
+    tokens = _tokens(text)
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if token == "--":
+            words.extend(tokens[i:])
+            break
+        if not _is_option(token):
+            words.append(token)
+            continue
+        name, eq, value = token[2:].partition("=")
+        name = name.lower().replace("_", "-")
+        if name not in OPTIONS:
+            raise OptionError(f"Unknown option --{name}; options are {_known()}.")
+        if not eq:
+            if i >= len(tokens) or _is_option(tokens[i]):
+                raise OptionError(f"--{name} needs a value, e.g. {_example(name)}")
+            value = tokens[i]
+            i += 1
+        values[name] = value
+    fields: dict[str, object] = {"prompt": " ".join(words)}
+    if "negative" in values:
+        fields["negative"] = values["negative"]
+    if "size" in values:
+        raw = values["size"]
+        width, height = parse_size(raw)
+        # Checked here so the error quotes --size as the user wrote it.
+        _check_side("size", raw, "width", width, settings.max_width)
+        _check_side("size", raw, "height", height, settings.max_height)
+        fields["width"], fields["height"] = width, height
+    for name in ("seed", "steps", "width", "height", "count"):
+        if name in values:
+            fields[name] = _int(name, values[name], settings)
+    if "guidance" in values:
+        fields["guidance"] = _float("guidance", values["guidance"], settings)
+    return validate_imagine(ImagineOptions(**fields), settings)  # type: ignore[arg-type]
+
+
+def _example(name: str) -> str:
+    examples = {
+        "negative": '--negative "blurry, text"',
+        "seed": "--seed 42",
+        "steps": "--steps 2",
+        "size": "--size 512x512",
+        "width": "--width 512",
+        "height": "--height 512",
+        "guidance": "--guidance 0",
+        "count": "--count 2",
+    }
+    return examples[name]
+
+
+def _check_range(option: str, value: float, low: float, high: float, what: str) -> None:
+    if not low <= value <= high:
+        raise OptionError(
+            f"--{option} {_num(value)}: must be {what} from {_num(low)} to {_num(high)}"
+        )
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _check_side(option: str, shown: str, side: str, value: int, most: int) -> None:
+    if not MIN_SIZE <= value <= most or value % SIZE_STEP:
+        what = "must be" if option == side else f"the {side} must be"
+        raise OptionError(f"--{option} {shown}: {what} a multiple of 8 from {MIN_SIZE} to {most}")
+
+
+def validate_imagine(options: ImagineOptions, settings: ImageSettings) -> ImagineOptions:
+    """Fill defaults (and a random seed) and check every value against the settings."""
+    prompt = options.prompt.strip()
+    if not prompt:
+        raise OptionError(f"/imagine needs a prompt describing the picture. Usage: {_USAGE}")
+    limit = settings.max_prompt_chars
+    if len(prompt) > limit:
+        raise OptionError(f"The prompt is {len(prompt)} characters long; the most is {limit}.")
+    negative = options.negative.strip()
+    if len(negative) > limit:
+        raise OptionError(f"--negative is {len(negative)} characters long; the most is {limit}.")
+    seed = options.seed if options.seed is not None else random.randint(0, MAX_SEED)
+    steps = options.steps if options.steps is not None else settings.steps
+    width = options.width if options.width is not None else settings.width
+    height = options.height if options.height is not None else settings.height
+    guidance = options.guidance if options.guidance is not None else settings.guidance
+    count = options.count if options.count is not None else settings.count
+    _check_range("seed", seed, 0, MAX_SEED, "a whole number")
+    _check_range("steps", steps, 1, settings.max_steps, "a whole number")
+    _check_side("width", str(width), "width", width, settings.max_width)
+    _check_side("height", str(height), "height", height, settings.max_height)
+    if not math.isfinite(guidance):
+        raise OptionError(f"--guidance {guidance}: must be {_allowed('guidance', settings)}")
+    _check_range("guidance", guidance, 0.0, settings.max_guidance, "a number")
+    _check_range("count", count, 1, settings.max_count, "a whole number")
+    return dataclasses.replace(
+        options,
+        prompt=prompt,
+        negative=negative,
+        seed=int(seed),
+        steps=int(steps),
+        width=int(width),
+        height=int(height),
+        guidance=float(guidance),
+        count=int(count),
+    )
