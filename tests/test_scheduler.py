@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -28,7 +32,7 @@ from core.schedule.settings import ScheduleEntry, SchedulerSettings
 from core.schedule.store import ScheduleStore
 from core.text.engine import TextEngine
 from tests.conftest_image import *  # noqa: F403  (tiny_image_dir, image_settings, image_engine)
-from tests.helpers import with_scheduler
+from tests.helpers import RecordingReply, msg, with_scheduler
 from tests.schedule_fakes import FakeClock, RecordingOutbound, Sleeps
 
 # Monday 2026-03-02, 09:00 in Paris (UTC+1) is 08:00 UTC.
@@ -349,3 +353,96 @@ async def test_config_schedules_are_reconciled_and_chat_ones_left_alone(
     assert (after["morning"].cron, after["morning"].prompt) == ("30 7 * * *", morning.prompt)
     assert not after["old"].enabled and after["morning"].enabled
     assert after[None] == chat_made  # untouched
+
+
+# -- claims left behind by a process that died or stopped ---------------------------------
+
+
+def dead_owner() -> str:
+    """A claim owner on this host whose process has exited."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return f"{socket.gethostname()}:{int(done.stdout)}:gone"
+
+
+async def claim_as(store: ScheduleStore, schedule: Schedule, owner: str) -> None:
+    assert await store.claim(schedule.id or 0, int(SLOT.timestamp()), owner)
+
+
+async def start_and_stop(scheduler: Scheduler) -> None:
+    await scheduler.start()
+    await scheduler.wait_idle()
+    await scheduler.stop()
+
+
+async def test_a_slot_claimed_by_a_killed_process_is_posted_once_on_restart(
+    muse: Muse, second_muse: Muse, outbound: RecordingOutbound, stored: Schedule
+) -> None:
+    store = ScheduleStore(muse.memory.connection)
+    await claim_as(store, stored, dead_owner())  # kill -9 right after the claim
+    clock = FakeClock(SLOT + timedelta(minutes=2))
+    a = Scheduler(muse, settings(), clock=clock)
+    b = Scheduler(second_muse, settings(), clock=clock)  # two restarts race for it
+    await asyncio.gather(start_and_stop(a), start_and_stop(b))
+    assert len(outbound.reply.sent) == 1
+    runs = await store.runs(stored.id or 0)
+    assert [(r.fire_time, r.status) for r in runs] == [(int(SLOT.timestamp()), "posted")]
+
+
+async def test_a_slot_claimed_by_a_killed_process_past_grace_is_recorded_missed(
+    muse: Muse, outbound: RecordingOutbound, stored: Schedule
+) -> None:
+    store = ScheduleStore(muse.memory.connection)
+    await claim_as(store, stored, dead_owner())
+    clock = FakeClock(SLOT + timedelta(hours=5))
+    scheduler = with_scheduler(muse, settings=settings(catch_up_grace_minutes=180), clock=clock)
+    await start_and_stop(scheduler)
+    assert outbound.reply.sent == []
+    (run,) = await store.runs(stored.id or 0)
+    assert run.status == "missed" and "stopped while posting" in run.last_error
+    listing = RecordingReply()
+    await muse.run_command("schedule", msg("list", platform_admin=True), listing)
+    assert "missed (interrupted: Muse stopped while posting" in listing.last
+
+
+async def test_a_claim_of_a_live_process_is_left_alone(
+    muse: Muse, outbound: RecordingOutbound, stored: Schedule
+) -> None:
+    store = ScheduleStore(muse.memory.connection)
+    await claim_as(store, stored, f"{socket.gethostname()}:{os.getpid()}:other")
+    await start_and_stop(Scheduler(muse, settings(), clock=FakeClock(SLOT)))
+    assert outbound.reply.sent == []
+    (run,) = await store.runs(stored.id or 0)
+    assert run.status == "claimed"
+
+
+async def test_a_post_interrupted_by_shutdown_is_posted_on_the_next_start(
+    muse: Muse, outbound: RecordingOutbound, stored: Schedule
+) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+    real_open = outbound.open
+
+    async def slow_open(target: Target) -> RecordingReply:
+        entered.set()
+        await release.wait()  # the platform is slow; shutdown comes first
+        return await real_open(target)
+
+    outbound.open = slow_open  # type: ignore[method-assign]
+    clock = FakeClock(SLOT + timedelta(seconds=5))
+    first = Scheduler(muse, settings(), clock=clock)
+    await first.start()
+    await asyncio.wait_for(entered.wait(), 30)
+    await first.stop()  # SIGTERM while posting
+    (run,) = await first.store.runs(stored.id or 0)
+    assert run.status == "interrupted" and outbound.reply.sent == []
+
+    outbound.open = real_open  # type: ignore[method-assign]
+    clock.advance(seconds=1)  # restarted at 09:00:06: still the 09:00 slot's grace period
+    await start_and_stop(Scheduler(muse, settings(), clock=clock))
+    assert len(outbound.reply.sent) == 1
+    (run,) = await first.store.runs(stored.id or 0)
+    assert run.status == "posted"

@@ -111,6 +111,26 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 5: a post cut short by shutdown is "interrupted" (retried on the next start within
+    # the grace period); SQLite cannot alter a CHECK, so the table is rebuilt.
+    """
+    CREATE TABLE schedule_runs_v5 (
+        schedule_id INTEGER NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+        fire_time INTEGER NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('claimed', 'posted', 'failed', 'missed', 'interrupted')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        message_id TEXT,
+        claimed_by TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (schedule_id, fire_time)
+    );
+    INSERT INTO schedule_runs_v5 SELECT * FROM schedule_runs;
+    DROP TABLE schedule_runs;
+    ALTER TABLE schedule_runs_v5 RENAME TO schedule_runs;
+    """,
 ]
 
 

@@ -113,3 +113,14 @@ class Run:
     last_error: str
     message_id: str | None
     updated_at: float
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A slot some process took (`owner`: host:pid:id) and has not finished."""
+
+    schedule_id: int
+    fire_time: int
+    status: str  # claimed (maybe still posting) or interrupted (stopped while posting)
+    claimed_by: str
+    updated_at: float

@@ -3,12 +3,22 @@
 Every post goes through `fire(schedule, slot)`, which first claims the slot in SQLite;
 APScheduler only decides *when* to call it. A job computes its slot as the latest fire
 time at or before now, so a job that runs late still posts the slot it was meant for.
+
+A claim names its owner (host:pid:id) and is renewed while the post is made. A claim
+whose owner is gone (a process on this host that no longer exists, a lease not renewed
+for LEASE, or a post interrupted by shutdown) is taken over with a compare-and-set, so
+exactly one process posts it: at once if the slot is still within the grace period,
+otherwise it is recorded as missed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -20,7 +30,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from core.chat.reply import Target
 from core.errors import OptionError, UserError
 from core.schedule.cron import UTC, latest_fire, next_fire
-from core.schedule.model import Run, Schedule
+from core.schedule.model import Claim, Run, Schedule
 from core.schedule.post import ScheduledPost
 from core.schedule.settings import ScheduleEntry, SchedulerSettings
 from core.schedule.store import ScheduleStore
@@ -33,6 +43,9 @@ Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 # The timing of a schedule: changing any of these restarts its catch-up window.
 _TIMING = ("cron", "timezone", "enabled")
+HEARTBEAT_SECONDS = 60.0  # a posting process renews its claim this often
+LEASE_SECONDS = 600.0  # a claim not renewed for this long belongs to nobody
+INTERRUPTED = "interrupted: Muse stopped while posting"
 
 
 def utc_now() -> datetime:
@@ -67,7 +80,8 @@ class Scheduler:
         self.store = store or ScheduleStore(muse.memory.connection)
         self.clock = clock
         self.sleep = sleep
-        self.owner = uuid.uuid4().hex[:12]  # who claimed a slot, for the logs
+        # Who claims slots: the host and pid tell a later start whether we still live.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._aps: AsyncIOScheduler | None = None
         self._tasks: set[asyncio.Task[Outcome]] = set()
 
@@ -96,7 +110,10 @@ class Scheduler:
         for schedule in await self.store.all():
             if schedule.enabled:
                 self._add_job(schedule)
+        # Claims abandoned by a process on another host show up once their lease runs out.
+        self._aps.add_job(self.recover, "interval", seconds=LEASE_SECONDS / 4, id="recover")
         self._aps.start()
+        await self.recover()
         await self.catch_up()
 
     async def stop(self) -> None:
@@ -127,7 +144,13 @@ class Scheduler:
             self._aps.remove_job(f"schedule-{schedule_id}")
 
     def _spawn(self, schedule: Schedule, slot: datetime) -> asyncio.Task[Outcome]:
-        task = asyncio.get_running_loop().create_task(self.fire(schedule, slot))
+        return self._track(self.fire(schedule, slot))
+
+    def _spawn_claimed(self, schedule: Schedule, slot: datetime) -> asyncio.Task[Outcome]:
+        return self._track(self._post(schedule, slot, self.settings.retries))
+
+    def _track(self, work: Awaitable[Outcome]) -> asyncio.Task[Outcome]:
+        task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -140,7 +163,33 @@ class Scheduler:
         now = self.clock()
         slot = latest_fire(schedule.trigger(), now, now - self.grace - timedelta(minutes=1))
         if slot is not None:
-            await self._spawn(schedule, slot)
+            self._spawn(schedule, slot)  # not awaited: stop() cancels it, not APScheduler
+
+    def _abandoned(self, claim: Claim) -> bool:
+        if claim.status == "interrupted":
+            return True
+        host, _, rest = claim.claimed_by.partition(":")
+        pid = rest.partition(":")[0]
+        if claim.claimed_by == self.owner:
+            return False
+        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            return True
+        return time.time() - claim.updated_at > LEASE_SECONDS
+
+    async def recover(self) -> None:
+        """Post abandoned slots still within grace (once); record older ones as missed."""
+        now = self.clock()
+        for claim in await self.store.unfinished():
+            if not self._abandoned(claim):
+                continue
+            schedule = await self.store.get(claim.schedule_id)
+            slot = datetime.fromtimestamp(claim.fire_time, UTC)
+            if schedule is not None and schedule.enabled and now - slot <= self.grace:
+                if await self.store.reclaim(claim, self.owner):
+                    log.info("schedule %s: posting the interrupted slot of %s", schedule.id, slot)
+                    self._spawn_claimed(schedule, slot)
+            elif await self.store.give_up(claim, f"{INTERRUPTED}; past the grace period"):
+                log.warning("schedule %s: interrupted slot %s: missed", claim.schedule_id, slot)
 
     async def catch_up(self) -> None:
         """Post each schedule's latest missed slot if within grace; else record it missed."""
@@ -172,7 +221,29 @@ class Scheduler:
         if not await self.store.claim(schedule.id, key, self.owner):
             log.info("schedule %s: slot %s already claimed; not posting again", schedule.id, slot)
             return Outcome("duplicate", slot)
-        retries = self.settings.retries if retries is None else retries
+        tries = self.settings.retries if retries is None else retries
+        return await self._post(schedule, slot, tries)
+
+    async def _post(self, schedule: Schedule, slot: datetime, retries: int) -> Outcome:
+        """Post a slot this process has claimed, renewing the claim until it is done."""
+        assert schedule.id is not None
+        key = int(slot.timestamp())
+        heartbeat = asyncio.get_running_loop().create_task(self._renew(schedule.id, key))
+        try:
+            return await self._attempts(schedule, slot, key, retries)
+        finally:
+            heartbeat.cancel()
+
+    async def _renew(self, schedule_id: int, key: int) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            with contextlib.suppress(Exception):  # a busy database delays, never breaks, a post
+                await self.store.touch(schedule_id, key)
+
+    async def _attempts(
+        self, schedule: Schedule, slot: datetime, key: int, retries: int
+    ) -> Outcome:
+        assert schedule.id is not None
         post = ScheduledPost(self.muse, schedule, slot)
         attempt, error = 0, ""
         try:
@@ -198,9 +269,11 @@ class Scheduler:
                 log.info("schedule %s posted the slot of %s", schedule.id, slot)
                 return Outcome("posted", slot, message_id=sent.first_id)
         except asyncio.CancelledError:
-            error = "interrupted: Muse stopped while posting"
+            # Posted again on the next start if that is within the grace period.
             await asyncio.shield(
-                self.store.note(schedule.id, key, status="failed", attempts=attempt, error=error)
+                self.store.note(
+                    schedule.id, key, status="interrupted", attempts=attempt, error=INTERRUPTED
+                )
             )
             raise
         log.error("schedule %s: slot %s failed: %s", schedule.id, slot, error)
@@ -273,3 +346,13 @@ class Scheduler:
                 log.info(
                     "schedule %s (%s) is no longer in the config: disabled", gone.id, gone.name
                 )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

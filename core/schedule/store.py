@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 
 from core.chat.reply import Target
-from core.schedule.model import Run, Schedule
+from core.schedule.model import Claim, Run, Schedule
 
 _COLUMNS = (
     "name, source, platform, workspace, channel, thread, cron, timezone, kind, prompt,"
@@ -42,6 +42,11 @@ def _values(s: Schedule) -> tuple[Any, ...]:
         s.created_at,
         s.active_since,
     )
+
+
+def _where(claim: Claim) -> tuple[int, int, str, str]:
+    """The compare-and-set condition: the claim exactly as it was read."""
+    return claim.schedule_id, claim.fire_time, claim.status, claim.claimed_by
 
 
 def _schedule(row: aiosqlite.Row) -> Schedule:
@@ -145,6 +150,42 @@ class ScheduleStore:
             " message_id = COALESCE(?, message_id), updated_at = ?"
             " WHERE schedule_id = ? AND fire_time = ?",
             (status, attempts, error, message_id, time.time(), schedule_id, fire_time),
+        )
+        await self.db.commit()
+
+    async def unfinished(self) -> list[Claim]:
+        """Slots claimed but neither posted nor given up: in progress, or abandoned."""
+        async with self.db.execute(
+            "SELECT schedule_id, fire_time, status, claimed_by, updated_at FROM schedule_runs"
+            " WHERE status IN ('claimed', 'interrupted') ORDER BY fire_time"
+        ) as cur:
+            return [Claim(**dict(row)) for row in await cur.fetchall()]
+
+    async def reclaim(self, claim: Claim, owner: str) -> bool:
+        """Take over an abandoned claim; False if another process took it first."""
+        cur = await self.db.execute(
+            "UPDATE schedule_runs SET status = 'claimed', claimed_by = ?, updated_at = ?"
+            " WHERE schedule_id = ? AND fire_time = ? AND status = ? AND claimed_by = ?",
+            (owner, time.time(), *_where(claim)),
+        )
+        await self.db.commit()
+        return cur.rowcount == 1
+
+    async def give_up(self, claim: Claim, reason: str) -> bool:
+        """Record an abandoned claim that is past the grace period as missed."""
+        cur = await self.db.execute(
+            "UPDATE schedule_runs SET status = 'missed', last_error = ?, updated_at = ?"
+            " WHERE schedule_id = ? AND fire_time = ? AND status = ? AND claimed_by = ?",
+            (reason, time.time(), *_where(claim)),
+        )
+        await self.db.commit()
+        return cur.rowcount == 1
+
+    async def touch(self, schedule_id: int, fire_time: int) -> None:
+        """Renew a claim's lease while its post is still being made."""
+        await self.db.execute(
+            "UPDATE schedule_runs SET updated_at = ? WHERE schedule_id = ? AND fire_time = ?",
+            (time.time(), schedule_id, fire_time),
         )
         await self.db.commit()
 
