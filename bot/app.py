@@ -11,8 +11,9 @@ from typing import Any
 from bot.config import Config
 from bot.features import register_commands
 from bot.lifecycle import serve
-from bot.platforms import build_adapters, configured_platforms
+from bot.platforms import adapter_factories, configured_platforms
 from bot.privacy import prune_old
+from bot.supervise import supervise
 from core.chat.service import Muse
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
@@ -106,6 +107,6 @@ async def run(config: Config, *, tiny: bool, db: str | None) -> None:
         await run_shell(config, tiny=tiny, db=db)
         return
     muse = await build_muse(config, tiny=tiny, db=db)
-    adapters = build_adapters(config, muse, names)
+    builders = adapter_factories(config, muse, names)
     log.info("starting %s", ", ".join(names))
-    await _serve(muse, config, [a.run() for a in adapters])
+    await _serve(muse, config, [supervise(build) for build in builders])

@@ -9,11 +9,16 @@ import os
 import sys
 from pathlib import Path
 
+from adapters.common.failures import PlatformFatal
 from bot import secrets
 from bot.config import Config, ConfigError, load_config
 from core.errors import ModelUnavailable
 
 DEFAULT_CONFIG = "muse.toml"
+# Exit codes (README "Exit codes"): 0 stopped normally, 1 unexpected error or model not
+# loadable, 2 bad command line or config, 78 (EX_CONFIG) a platform refused the token or
+# intents, 130 interrupted before start-up finished.
+EXIT_PLATFORM_REFUSED = 78
 
 DESCRIPTION = """\
 Muse: a self-hosted generative-content bot for Discord, Slack and your terminal.
@@ -155,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModelUnavailable as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    except PlatformFatal as exc:
+        print(f"muse: {exc}", file=sys.stderr)
+        return EXIT_PLATFORM_REFUSED
     except KeyboardInterrupt:
         return 130
 

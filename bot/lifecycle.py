@@ -31,7 +31,12 @@ async def drain(muse: Muse, timeout: float) -> int:
 async def serve(
     muse: Muse, adapters: list[Coroutine[Any, Any, None]], shutdown_timeout: float
 ) -> None:
-    """Run `adapters` (coroutines) until one ends or SIGINT/SIGTERM; then drain."""
+    """Run `adapters` (coroutines) until one ends or SIGINT/SIGTERM; then drain.
+
+    An adapter that fails (a fatal platform error, or a bug) stops Muse on every platform:
+    after the drain its exception is raised again, so the process exits non-zero and a
+    supervisor sees it, rather than half of Muse running on quietly.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     handled = []
@@ -45,10 +50,10 @@ async def serve(
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         if stopper in done:
             log.info("signal received: shutting down")
-        for task in done:
-            if task is not stopper and task.exception():
-                log.error("adapter stopped with an error", exc_info=task.exception())
+        failure = next((t.exception() for t in done if t is not stopper and t.exception()), None)
         await drain(muse, shutdown_timeout)
+        if failure is not None:
+            raise failure
     finally:
         stopper.cancel()
         for task in tasks:

@@ -7,7 +7,9 @@ Outbound in `muse.outbounds` so schedules can post there.
 
 from __future__ import annotations
 
+import functools
 import importlib
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from bot.config import Config
@@ -25,6 +27,9 @@ class PlatformAdapter(Protocol):
 
     async def run(self) -> None: ...
 
+    @staticmethod
+    def is_transient(exc: BaseException) -> bool: ...
+
 
 def configured_platforms(config: Config) -> list[str]:
     names = []
@@ -40,5 +45,8 @@ def _adapter_class(section: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-def build_adapters(config: Config, muse: Muse, names: list[str]) -> list[PlatformAdapter]:
-    return [_adapter_class(name)(muse, config.sections[name]) for name in names]
+def adapter_factories(
+    config: Config, muse: Muse, names: list[str]
+) -> list[Callable[[], PlatformAdapter]]:
+    """One builder per platform: the supervisor builds a fresh adapter for each attempt."""
+    return [functools.partial(_adapter_class(name), muse, config.sections[name]) for name in names]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -92,3 +93,71 @@ async def test_muse_run_with_slack_tokens_serves_slack_over_socket_mode(
         assert proc.returncode == 0, log[-3000:]
         assert BOT_TOKEN not in log and APP_TOKEN not in log
         assert not slack.socket.open_connections  # closed cleanly on SIGTERM
+
+
+# -- failures a supervisor must be able to act on ------------------------------------------
+
+
+async def finished(proc: asyncio.subprocess.Process, timeout: float = 50) -> str:
+    _, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+    return stderr.decode()
+
+
+def assert_refused(log: str, *expected: str) -> None:
+    lines = [line for line in log.splitlines() if line.startswith("muse: ")]
+    assert len(lines) == 1, log[-3000:]
+    assert all(text in lines[0] for text in expected), lines[0]
+    assert "Fix: " in lines[0] and "Traceback" not in log
+
+
+async def test_a_rejected_discord_token_exits_78_naming_the_cause_and_fix(
+    tmp_path: Path, tiny_text_dir: Path
+) -> None:
+    async with DiscordStandin() as standin:
+        config = f'[discord]\napi_url = "{standin.api_url}"\nsync_commands = "off"\n'
+        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": "nope"})
+        log = await finished(proc)
+    assert proc.returncode == 78
+    assert_refused(log, "401 Unauthorized", "DISCORD_TOKEN")
+
+
+async def test_a_disallowed_message_content_intent_exits_78(
+    tmp_path: Path, tiny_text_dir: Path
+) -> None:
+    async with DiscordStandin() as standin:
+        standin.gateway.allowed_privileged = 0  # the Portal switch is off
+        config = f'[discord]\napi_url = "{standin.api_url}"\nsync_commands = "off"\n'
+        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": TOKEN})
+        log = await finished(proc)
+    assert proc.returncode == 78
+    assert_refused(log, "4014", "message_content_intent = false")
+
+
+async def test_a_refused_slack_token_exits_78(tmp_path: Path, tiny_text_dir: Path) -> None:
+    async with SlackApiStandin() as slack:
+        config = f'[slack]\napi_url = "{slack.api_url}"\n'
+        tokens = {"SLACK_BOT_TOKEN": "xoxb-revoked", "SLACK_APP_TOKEN": APP_TOKEN}
+        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, tokens)
+        log = await finished(proc)
+    assert proc.returncode == 78
+    assert_refused(log, "Slack refused the bot token", "SLACK_BOT_TOKEN")
+
+
+async def test_an_unreachable_api_is_retried_with_backoff_until_stopped(
+    tmp_path: Path, tiny_text_dir: Path
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = f'[discord]\napi_url = "http://127.0.0.1:{port}/api/v10"\nsync_commands = "off"\n'
+    proc = await start_muse(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": TOKEN})
+    assert proc.stderr is not None
+    seen = ""
+    while seen.count("retrying in") < 2:  # two attempts failed and were scheduled again
+        line = await asyncio.wait_for(proc.stderr.readline(), 50)
+        assert line, seen[-3000:]
+        seen += line.decode()
+    proc.send_signal(signal.SIGTERM)
+    await finished(proc)
+    assert proc.returncode == 0
+    assert "(attempt 1)" in seen and "(attempt 2)" in seen and "Traceback" not in seen

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import discord
 from discord.ext import commands
 
+from adapters.common.failures import PlatformFatal, network_error
 from adapters.common.pacing import ChannelPacer
 from adapters.discord.client import adopt_gateway, api_endpoint, build_bot
 from adapters.discord.cogs.chat import ChatCog
@@ -29,6 +31,12 @@ from core.chat.service import Muse
 __all__ = ["DiscordAdapter", "DiscordSettings"]
 
 log = logging.getLogger(__name__)
+# Gateway close codes that reconnecting cannot fix: authentication failed, invalid shard,
+# sharding required, invalid API version, invalid intents (4014 arrives as its own error).
+FATAL_CLOSE_CODES = (4004, 4010, 4011, 4012, 4013)
+FIX_TOKEN = (
+    "reset the token on the Developer Portal's Bot tab and set DISCORD_TOKEN (or [discord] token)"
+)
 
 
 class DiscordAdapter:
@@ -74,12 +82,37 @@ class DiscordAdapter:
         self.muse.outbounds[PLATFORM] = self.outbound
         self._sync_task = asyncio.create_task(sync_on_start(bot, self.settings))
 
+    @staticmethod
+    def is_transient(exc: BaseException) -> bool:
+        """Worth connecting again: the network, Discord's 5xx, a dropped gateway."""
+        if isinstance(exc, discord.HTTPException):
+            return exc.status >= 500 or exc.status == 429
+        if isinstance(exc, discord.ConnectionClosed):
+            return exc.code not in FATAL_CLOSE_CODES
+        return isinstance(exc, discord.GatewayNotFound) or network_error(exc)
+
     async def run(self) -> None:
         """Connect and serve until cancelled; then close the connection cleanly."""
         with api_endpoint(self.settings):
             try:
                 async with self.bot:
                     await self.bot.start(self.settings.token.strip())
+            except discord.LoginFailure as exc:
+                cause = "Discord rejected the token (401 Unauthorized)"
+                raise PlatformFatal(PLATFORM, cause, FIX_TOKEN) from exc
+            except discord.PrivilegedIntentsRequired as exc:
+                raise PlatformFatal(
+                    PLATFORM,
+                    "Discord closed the gateway with 4014: the Message Content intent is not "
+                    "enabled for this application",
+                    "enable Message Content Intent on the Developer Portal's Bot tab, or set "
+                    "[discord] message_content_intent = false",
+                ) from exc
+            except discord.ConnectionClosed as exc:
+                if exc.code in FATAL_CLOSE_CODES:
+                    cause = f"Discord closed the gateway with {exc.code} ({exc.reason})"
+                    raise PlatformFatal(PLATFORM, cause, FIX_TOKEN) from exc
+                raise
             finally:
                 if self.muse.outbounds.get(PLATFORM) is self.outbound:
                     del self.muse.outbounds[PLATFORM]

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.failures import PlatformFatal, network_error
 from adapters.common.pacing import ChannelPacer
 from adapters.slack.context import Identity, SlackContext
 from adapters.slack.dedupe import RecentKeys, dedupe_middleware
@@ -43,6 +47,36 @@ def build_client(settings: SlackSettings) -> AsyncWebClient:
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
         ],
     )
+
+
+T = TypeVar("T")
+# Slack's answers that only a new token or scope can fix.
+REFUSED = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "not_allowed_token_type",
+    "missing_scope",
+}
+RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable"}
+FIX_BOT = "install the app again and set SLACK_BOT_TOKEN (xoxb-…) or [slack] bot_token"
+FIX_APP = (
+    "generate an app-level token with connections:write (Basic Information) and set "
+    "SLACK_APP_TOKEN (xapp-…) or [slack] app_token"
+)
+
+
+async def fatal_if_refused(work: Awaitable[T], which: str, fix: str) -> T:
+    """Slack refusing a token becomes PlatformFatal; anything else passes through."""
+    try:
+        return await work
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        if error in REFUSED:
+            raise PlatformFatal(PLATFORM, f"Slack refused the {which} ({error})", fix) from exc
+        raise
 
 
 class SlackAdapter:
@@ -98,16 +132,25 @@ class SlackAdapter:
         self.url = url
         self.ready.set()
 
+    @staticmethod
+    def is_transient(exc: BaseException) -> bool:
+        """Worth connecting again: the network, Slack's 5xx or rate limits."""
+        if isinstance(exc, SlackApiError):
+            status = exc.response.status_code
+            return status >= 500 or status == 429 or exc.response.get("error") in RETRYABLE
+        return network_error(exc)
+
     async def run(self) -> None:
         """Serve until cancelled; then stop taking requests and end the work in flight."""
-        self.context.identity = await self._identify()
+        self.context.identity = await fatal_if_refused(self._identify(), "bot token", FIX_BOT)
         self._register()
         self.muse.outbounds[PLATFORM] = self.outbound
         try:
             if self.settings.mode == "http":
                 await serve_http(self.app, self.settings, self._listening)
             else:
-                await serve_socket(self.app, self.settings, self.ready.set)
+                connect = serve_socket(self.app, self.settings, self.ready.set)
+                await fatal_if_refused(connect, "app-level token", FIX_APP)
         finally:
             if self.muse.outbounds.get(PLATFORM) is self.outbound:
                 del self.muse.outbounds[PLATFORM]

@@ -102,6 +102,8 @@ class GatewayStandin:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.ws_url = ""  # set once the server has its port
         self.identify_payloads: list[Json] = []
+        # Privileged intents the application may use (the Developer Portal's switches).
+        self.allowed_privileged = p.INTENT_MESSAGE_CONTENT | p.INTENT_GUILD_MEMBERS
         self.received: list[Json] = []  # frames from clients
         self.sent: list[Json] = []  # frames to clients, before compression
         self.queries: list[dict[str, str]] = []  # each connection's URL query
@@ -196,6 +198,10 @@ class GatewayStandin:
             return
         if conn.session is not None:
             await conn.ws.close(code=4005, message=b"Already authenticated")
+            return
+        privileged = p.INTENT_MESSAGE_CONTENT | p.INTENT_GUILD_MEMBERS
+        if int(data.get("intents") or 0) & privileged & ~self.allowed_privileged:
+            await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
         self.identify_payloads.append(data)
         session = Session(secrets.token_hex(16), int(data.get("intents") or 0), data.get("shard"))
