@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -24,6 +25,8 @@ from core.errors import UserError
 PROMPT = "you> "
 REPLY_PREFIX = "muse> "
 CHANNEL = "local"  # the shell's only channel
+
+log = logging.getLogger(__name__)
 
 
 class ShellReply:
@@ -87,10 +90,22 @@ class ShellOutbound:
 
 
 def _reader_thread(stream: TextIO, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+    """Lines of stdin, then None. Bytes that are not UTF-8 become U+FFFD whatever the
+    locale's error handler, and EOF is always delivered, even if reading fails."""
     # A daemon thread, so a blocked terminal read never holds up exit.
-    for line in iter(stream.readline, ""):
-        loop.call_soon_threadsafe(queue.put_nowait, line)
-    loop.call_soon_threadsafe(queue.put_nowait, None)
+    raw = getattr(stream, "buffer", None)
+    try:
+        if raw is not None:
+            for data in iter(raw.readline, b""):
+                text = data.decode("utf-8", errors="replace")
+                loop.call_soon_threadsafe(queue.put_nowait, text)
+        else:
+            for line in iter(stream.readline, ""):
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+    except (OSError, ValueError) as exc:  # a closed or broken stdin ends the chat
+        log.warning("terminal input ended: %s", exc)
+    finally:
+        loop.call_soon_threadsafe(queue.put_nowait, None)
 
 
 class ShellAdapter:

@@ -8,6 +8,9 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import diffusers
+import transformers
+
 from bot.config import Config
 from bot.features import register_commands
 from bot.lifecycle import serve
@@ -29,8 +32,16 @@ from core.text.tiny import build_tiny_text_model, default_tiny_dir
 log = logging.getLogger(__name__)
 
 
+def quiet_model_loading() -> None:
+    """No per-file "Loading weights" / "Loading pipeline components" bars (they print raw
+    cursor codes into logs and the terminal chat); hub download bars stay."""
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+
+
 async def build_muse(config: Config, *, tiny: bool = False, db: str | None = None) -> Muse:
     """Load the models and open the database; the caller must `await muse.close()`."""
+    quiet_model_loading()
     arbiter = DeviceArbiter()
     text = TextEngine(config.text, arbiter)
     model = config.text.model

@@ -103,6 +103,9 @@ def setup_logging(level: str) -> None:
     # Library chatter stays out of the terminal chat unless asked for.
     for noisy in ("transformers", "diffusers", "httpx", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+    # "`CLIPImageProcessor` requires torchvision; falling back to ...Pil": diffusers imports
+    # those processors at start-up; the PIL fallback is what Muse wants.
+    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
 
 
 def _load(args: argparse.Namespace) -> Config:

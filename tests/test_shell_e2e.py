@@ -115,3 +115,31 @@ def test_imagine_through_the_shell_writes_pngs_with_metadata(
     # Same seed, same pixels: the third image (seed 42 again) equals the first.
     with Image.open(paths[0]) as a, Image.open(paths[2]) as b:
         assert a.tobytes() == b.tobytes()
+
+
+def test_bytes_that_are_not_utf8_are_answered_under_a_strict_locale(
+    tmp_path: Path, tiny_text_dir: Path
+) -> None:
+    env = {
+        **os.environ,
+        "MUSE_TINY_DIR": str(tiny_text_dir.parent),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONIOENCODING": "utf-8:strict",  # as under LANG=en_US.UTF-8
+    }
+    lines = b"hi\x00there\n" + b"caf\xe9 \xff\xfe broken\n" + b"hello again\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--tiny", "--db", str(tmp_path / "m.db")],
+        input=lines,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0, err  # EOF ended the chat
+    assert out.count(REPLY_PREFIX) == 3 and "went wrong" not in out, out
+    stored = [r[2] for r in rows(tmp_path / "m.db") if r[1] == "user"]
+    assert stored == ["hi\x00there", "caf\ufffd \ufffd\ufffd broken", "hello again"]
+    # A quiet terminal: only Muse's own warnings, no tracebacks, bars or library chatter.
+    assert "Traceback" not in err and "\x1b[" not in err and "%|" not in err
+    assert all(" WARNING bot." in line for line in err.splitlines()), err

@@ -56,6 +56,11 @@ def intents_for(settings: DiscordSettings) -> discord.Intents:
 def build_bot(
     settings: DiscordSettings, setup: Setup, *, ready_timeout: float | None = None
 ) -> commands.Bot:
+    # Muse never joins voice: discord.py's "PyNaCl / davey is not installed" warnings at
+    # every start say nothing to its operators.
+    for flag in ("warn_nacl", "warn_dave"):
+        if hasattr(discord.VoiceClient, flag):
+            setattr(discord.VoiceClient, flag, False)
     options: dict[str, Any] = {
         "command_prefix": commands.when_mentioned,  # required by commands.Bot; never used
         "help_command": None,

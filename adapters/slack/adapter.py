@@ -79,6 +79,17 @@ async def fatal_if_refused(work: Awaitable[T], which: str, fix: str) -> T:
         raise
 
 
+class _NotTheTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that the client we pass wins; Muse
+    passes a client on purpose (its retry handlers and API base), so that line is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_NotTheTokenWarning())
+
+
 class SlackAdapter:
     platform = PLATFORM
 

@@ -49,6 +49,13 @@ class Message:
     platform_admin: bool = False
     channel_name: str = ""
 
+    def __post_init__(self) -> None:
+        # Lone surrogates (undecodable bytes under `surrogateescape`) cannot be tokenized
+        # or stored as UTF-8; they become "?" here, once, for every adapter.
+        clean = self.text.encode("utf-8", errors="replace").decode("utf-8")
+        if clean != self.text:
+            object.__setattr__(self, "text", clean)
+
     @property
     def session_id(self) -> str:
         return conversation_key(self.platform, self.workspace, self.channel, self.thread)
