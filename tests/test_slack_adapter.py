@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -332,6 +333,33 @@ async def test_unverifiable_requests_get_401_and_no_reply(
         await answered(smuse, key(thread=good["ts"]))
         assert [p.params["thread_ts"] for p in posts(slack)] == [good["ts"]]
         assert all("let me in" not in m.content for m in await smuse.memory.recent(key()))
+
+
+async def test_hostile_bodies_are_refused_briefly_before_anything_parses_them(
+    smuse: Muse, slack: SlackApiStandin, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(smuse, slack) as r:
+        with caplog.at_level(logging.DEBUG):
+            # Not JSON, unsigned: refused on the signature, never parsed (was a 500).
+            not_json = "{this is not json" * 10
+            assert (await r.post(not_json, {"Content-Type": "application/json"}))[0] == 401
+            # Not JSON but signed (a leaked secret, or a broken proxy): 400, not 500.
+            assert (await r.post(not_json))[0] == 400
+            form = "payload=%7Bnot-json"
+            assert (await r.post(form))[0] == 400
+            # A forged 900 kB body, and a signed 1 MB one: refused, and not logged.
+            forged = json_body({"type": "event_callback", "pad": "x" * 900_000})
+            assert (await r.post(forged, signed_headers("wrong", forged)))[0] in (401, 413)
+            huge = json_body({"type": "event_callback", "pad": "y" * 1_000_000})
+            assert (await r.post(huge))[0] == 413
+            # An event type Muse has no listener for: acknowledged, so Slack stops retrying.
+            other = {"type": "channel_rename", "channel": {"id": CHANNEL_ID, "name": "x"}}
+            assert (await r.post(json_body(event_callback(other))))[0] == 200
+        assert max(len(rec.getMessage()) for rec in caplog.records) < 500
+        assert not any(rec.levelno >= logging.ERROR for rec in caplog.records)
+        good = mention_event("still here?")
+        await r.event(good)
+        await answered(smuse, key(thread=good["ts"]))
 
 
 async def test_retried_and_twin_deliveries_get_one_reply(

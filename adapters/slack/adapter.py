@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -90,6 +91,14 @@ class _NotTheTokenWarning(logging.Filter):
 logging.getLogger("slack_bolt.AsyncApp").addFilter(_NotTheTokenWarning())
 
 
+async def _ignore_other_events(body: dict[str, object]) -> None:
+    """Events Muse does not use (a workspace may subscribe the app to more): acknowledged
+    with 200, as Slack retries anything else, and noted at debug level."""
+    event = body.get("event")
+    kind = event.get("type") if isinstance(event, dict) else None
+    log.debug("slack: ignoring a %s event", kind)
+
+
 class SlackAdapter:
     platform = PLATFORM
 
@@ -133,6 +142,7 @@ class SlackAdapter:
         commands.register(self.app, self.context)
         imagine.register(self.app, self.context)
         feedback.register(self.app, self.context)
+        self.app.event(re.compile(".*"))(_ignore_other_events)  # last: only what none took
 
     async def _identify(self) -> Identity:
         """Who Muse is here; a bad token fails the start with Slack's own error."""
