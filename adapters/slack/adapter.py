@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -80,23 +79,21 @@ async def fatal_if_refused(work: Awaitable[T], which: str, fix: str) -> T:
         raise
 
 
-class _NotTheTokenWarning(logging.Filter):
-    """Bolt reads SLACK_BOT_TOKEN itself and warns that the client we pass wins; Muse
-    passes a client on purpose (its retry handlers and API base), so that line is noise."""
+class _BoltNoise(logging.Filter):
+    """Two Bolt warnings that are noise for Muse. "token will be unused": Bolt reads
+    SLACK_BOT_TOKEN itself, while Muse passes a client on purpose (its retry handlers and
+    API base). "Unhandled request": an event type the workspace sends and Muse does not
+    use; acknowledged (see serve.py) and noted here at debug level instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "token` will be unused" not in record.getMessage()
+        text = record.getMessage()
+        if text.startswith("Unhandled request"):
+            log.debug("slack: %s", text.splitlines()[0][:200])
+            return False
+        return "token` will be unused" not in text
 
 
-logging.getLogger("slack_bolt.AsyncApp").addFilter(_NotTheTokenWarning())
-
-
-async def _ignore_other_events(body: dict[str, object]) -> None:
-    """Events Muse does not use (a workspace may subscribe the app to more): acknowledged
-    with 200, as Slack retries anything else, and noted at debug level."""
-    event = body.get("event")
-    kind = event.get("type") if isinstance(event, dict) else None
-    log.debug("slack: ignoring a %s event", kind)
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_BoltNoise())
 
 
 class SlackAdapter:
@@ -142,7 +139,6 @@ class SlackAdapter:
         commands.register(self.app, self.context)
         imagine.register(self.app, self.context)
         feedback.register(self.app, self.context)
-        self.app.event(re.compile(".*"))(_ignore_other_events)  # last: only what none took
 
     async def _identify(self) -> Identity:
         """Who Muse is here; a bad token fails the start with Slack's own error."""
