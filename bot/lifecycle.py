@@ -16,11 +16,25 @@ from core.chat.service import Muse
 log = logging.getLogger(__name__)
 
 
-async def drain(muse: Muse, timeout: float) -> int:
-    """Refuse new work, wait for in-flight work; returns how many requests were cancelled."""
-    muse.closing = True
+# After the drain timeout, replies being written get this long to end with their
+# "(interrupted)" mark and be stored, before whatever is left is cancelled.
+WRAP_UP_SECONDS = 1.5
+
+
+async def _idle_within(muse: Muse, seconds: float) -> bool:
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(muse.admission.idle.wait(), timeout)
+        await asyncio.wait_for(muse.admission.idle.wait(), seconds)
+    return muse.admission.idle.is_set()
+
+
+async def drain(muse: Muse, timeout: float) -> int:
+    """Refuse new work, wait for in-flight work, then interrupt replies still being
+    written (they end with a mark and are stored as shown); cancel what is left.
+    Returns how many requests were cancelled."""
+    muse.closing = True
+    if not await _idle_within(muse, timeout):
+        muse.interrupting.set()
+        await _idle_within(muse, WRAP_UP_SECONDS)
     left = muse.admission.cancel_all()
     if left:
         log.warning("shutdown: cancelled %d request(s) still running after %.0f s", left, timeout)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from core.chat.service import Muse
+from core.chat.service import EMPTY_REPLY, Muse
 from tests.helpers import RecordingReply, msg
 
 
@@ -54,3 +54,15 @@ async def test_engine_fault_becomes_apology_with_error_id(muse: Muse, monkeypatc
     monkeypatch.undo()
     await muse.handle_message(msg("again"), reply)  # and it keeps serving
     assert len(await muse.memory.recent(msg("").session_id)) == 3
+
+
+async def test_a_reply_the_model_ends_at_once_is_said_and_stored(muse: Muse) -> None:
+    muse.text_engine.eos_ids = set(range(muse.text_engine.tokenizer.vocab_size + 1000))
+    reply = RecordingReply()
+    await muse.handle_message(msg("say nothing"), reply)
+    assert reply.last == EMPTY_REPLY  # no platform posts an empty message
+    stored = await muse.memory.recent(msg("x").session_id)
+    assert [(m.role, m.content) for m in stored] == [
+        ("user", "say nothing"),
+        ("assistant", EMPTY_REPLY),
+    ]

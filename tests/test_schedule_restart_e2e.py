@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -51,9 +52,12 @@ def wait_for_run(db: Path, status: str) -> None:
 
 
 def due_schedule(tmp_path: Path, tiny_root: Path) -> None:
-    """An every-minute schedule whose current slot is due the moment Muse starts."""
+    """An hourly schedule whose slot (this minute) is due the moment Muse starts, and
+    whose next slot is an hour away, so a slow run never sees a second one."""
+    minute = datetime.now(UTC).minute
     proc = muse_chat(tmp_path, tiny_root, QUICK_POST)
-    out, err = proc.communicate('/schedule add cron "* * * * *" UTC text A story\n', timeout=50)
+    add = f'/schedule add cron "{minute} * * * *" UTC text A story\n'
+    out, err = proc.communicate(add, timeout=50)
     assert "Schedule #1 added" in out, err
     db = tmp_path / "muse.db"
     with sqlite3.connect(db) as conn:  # as if it had existed for a while

@@ -72,6 +72,16 @@ async def test_missing_model_names_model_key_and_tiny() -> None:
     assert "no-such-org/no-such-model" in text and "[text] model" in text and "--tiny" in text
 
 
+@pytest.mark.parametrize("where", ["./models/qwen", "/srv/models/none", "~/nope/model"])
+async def test_a_missing_local_folder_is_named_as_such(where: str) -> None:
+    engine = TextEngine(TextSettings(model=where), DeviceArbiter())
+    with pytest.raises(ModelUnavailable) as err:
+        await engine.load()
+    text = str(err.value)
+    assert f"Model folder '{where}' does not exist" in text and "[text] model" in text
+    assert "network" not in text and "repo_name" not in text
+
+
 @pytest.mark.slow
 def test_cli_offline_error_has_no_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cfg = tmp_path / "muse.toml"

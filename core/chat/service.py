@@ -28,6 +28,11 @@ from core.text.settings import TextSettings
 
 log = logging.getLogger(__name__)
 POSITION_POLL_SECONDS = 2.0
+INTERRUPTED_MARK = " … (interrupted: Muse is stopping)"
+STOPPING = "Muse is stopping; please ask again once it is back."
+# What people see when the model ends its reply before any text (no platform takes an
+# empty message, and memory should hold what was shown).
+EMPTY_REPLY = "(no answer: the model ended its reply before writing anything)"
 
 
 def new_error_id() -> str:
@@ -48,7 +53,10 @@ class Muse:
     commands: CommandRegistry = field(default_factory=CommandRegistry)
     # Filled by adapters as they start: platform name -> outbound poster.
     outbounds: dict[str, Outbound] = field(default_factory=dict)
-    closing: bool = False
+    closing: bool = False  # shutting down: no new work
+    # Set when shutdown cannot wait any longer: replies being written end where they are,
+    # with INTERRUPTED_MARK, and are stored as shown.
+    interrupting: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.limits.queue_depth, self.text_settings.max_batch_size)
@@ -141,11 +149,18 @@ class Muse:
         async def pieces() -> AsyncIterator[str]:
             nonlocal tokens
             gen = generation_settings(self.text_settings)
-            async for piece in self.text_engine.stream(prompt.ids, gen, cache_key=key):
+            stream = self.text_engine.stream(prompt.ids, gen, cache_key=key)
+            async for piece in stream:
                 if ticket.started is None:
                     self.admission.start(ticket)
                 tokens += 1
                 yield piece
+                if self.interrupting.is_set():
+                    await stream.aclose()  # the engine drops the request at its next step
+                    yield INTERRUPTED_MARK
+                    return
+            if not tokens:
+                yield EMPTY_REPLY
 
         async def moderated() -> AsyncIterator[str]:
             async for piece in self.moderator.filter_stream(pieces(), key):
@@ -185,7 +200,7 @@ class Muse:
         (the task carries on), False if Muse is shutting down (the caller re-raises)."""
         task = asyncio.current_task()
         own = not self.closing and task is not None and task.cancelling() > 0
-        text = "Cancelled." if own else "Muse is restarting; please ask again in a minute."
+        text = "Cancelled." if own else STOPPING
         if own and task is not None:
             task.uncancel()
         with contextlib.suppress(Exception):

@@ -31,7 +31,7 @@ from PIL.PngImagePlugin import PngInfo
 from core.errors import UserError
 from core.image.options import MAX_SEED, ImageSettings, ImagineOptions, validate_imagine
 from core.runtime.device import DeviceArbiter, is_oom, pick_device, pick_dtype
-from core.text.engine import model_unavailable
+from core.runtime.models import missing_folder, model_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,8 @@ class ImageEngine:
         await asyncio.to_thread(self._load, model or self.settings.model)
 
     def _load(self, name: str) -> None:
+        if (missing := missing_folder(name, "[image] model")) is not None:
+            raise missing
         # `dtype` is today's name (`torch_dtype` warns); a release that predates it ignores
         # the keyword, which the cast after loading makes up for.
         kwargs: dict[str, Any] = {"dtype": self.dtype}

@@ -26,6 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from core.errors import ModelUnavailable
 from core.runtime.device import DeviceArbiter, is_oom, pick_device, pick_dtype
+from core.runtime.models import missing_folder, model_unavailable
 from core.text import check as text_check
 from core.text import cpu_matmul, kv
 from core.text.batch import Batch
@@ -43,17 +44,6 @@ _END = object()
 
 def generation_settings(s: TextSettings) -> GenerationSettings:
     return GenerationSettings(s.max_new_tokens, s.temperature, s.top_p)
-
-
-def model_unavailable(model: str, key: str, exc: BaseException) -> ModelUnavailable:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ModelUnavailable(
-        f"Could not load model '{model}': {reason[:300]}\n"
-        f"  - If this is the first run, Muse needs to download it from the Hugging Face hub "
-        f"(is the network up?).\n"
-        f"  - Or point {key} in your config at another model id or a local folder.\n"
-        f"  - Or run with --tiny to try Muse offline with a tiny random model."
-    )
 
 
 class TextEngine:
@@ -80,6 +70,8 @@ class TextEngine:
         await asyncio.to_thread(self._load, model or self.settings.model)
 
     def _load(self, name: str) -> None:
+        if (missing := missing_folder(name, "[text] model")) is not None:
+            raise missing
         try:
             tokenizer = AutoTokenizer.from_pretrained(name)
             lm = AutoModelForCausalLM.from_pretrained(name, dtype=self.dtype)
