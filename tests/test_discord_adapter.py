@@ -20,11 +20,11 @@ import discord
 import pytest
 
 from adapters.common.textsplit import split_message
+from adapters.common.threads import ThreadStore
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.images import imagine_text
 from adapters.discord.reply import group_files
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import ThreadStore
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
@@ -315,7 +315,7 @@ async def test_replies_to_muse_and_threads_trigger_answers(
             THREAD_ID,
         }
     # The thread is remembered in SQLite, so a restarted bot keeps answering there.
-    assert await ThreadStore(dmuse.memory.connection).contains(THREAD_ID)
+    assert await ThreadStore(dmuse.memory.connection, "discord").contains(THREAD_ID)
 
 
 async def test_ignores_itself_and_other_bots_but_answers_dms(

@@ -1,5 +1,6 @@
-"""What the Discord adapter keeps in SQLite (tables from core.memory.store's migration 4):
-threads Muse takes part in, and the image requests behind persistent buttons."""
+"""The image requests behind persistent buttons, kept in SQLite (core.memory.store's
+image_requests table) so the buttons keep working after a restart. Threads are kept by
+adapters.common.threads."""
 
 from __future__ import annotations
 
@@ -11,41 +12,6 @@ from typing import Any
 import aiosqlite
 
 from adapters.discord.translate import PLATFORM
-
-
-class ThreadStore:
-    """Threads Muse answers in without being mentioned: ones it was mentioned in once.
-
-    Cached in memory (the set is small and read on every thread message); every addition
-    is written through so it survives a restart.
-    """
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self.db = db
-        self._known: set[int] | None = None
-
-    async def _load(self) -> set[int]:
-        if self._known is None:
-            async with self.db.execute(
-                "SELECT thread_id FROM adapter_threads WHERE platform = ?", (PLATFORM,)
-            ) as cur:
-                self._known = {int(row[0]) for row in await cur.fetchall()}
-        return self._known
-
-    async def contains(self, thread_id: int) -> bool:
-        return thread_id in await self._load()
-
-    async def add(self, thread_id: int, reason: str) -> None:
-        known = await self._load()
-        if thread_id in known:
-            return
-        await self.db.execute(
-            "INSERT OR IGNORE INTO adapter_threads (platform, thread_id, reason, created_at)"
-            " VALUES (?, ?, ?, ?)",
-            (PLATFORM, str(thread_id), reason, time.time()),
-        )
-        await self.db.commit()
-        known.add(thread_id)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import discord
 
+from adapters.common.threads import ThreadStore
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import ThreadStore
 from core.memory.store import Memory
 
 # Message types people write; the rest are system notices (pins, joins, thread starts).
@@ -92,7 +92,7 @@ async def decide_to_respond(
     in_thread = isinstance(channel, discord.Thread)
     if mentions_bot(message, bot_id):
         if in_thread:
-            await threads.add(channel.id, "mentioned")
+            await threads.add(channel.id, reason="mentioned")
         return Decision(True, "mention")
     if await _replies_to_bot(message, bot_id, memory):
         return Decision(True, "reply")

@@ -55,7 +55,7 @@ async def answer(
         return
     thread = reply_thread(event)
     if thread is not None and not is_dm(event):
-        await context.threads.add(channel, thread, decision.reason)
+        await context.threads.add(channel, thread, reason=decision.reason)
     team = str(body.get("team_id") or event.get("team") or context.me.team_id)
     person = await _author(context, event)
     text = clean_text(str(event.get("text") or ""), context.me.user_id, context.people.names())
