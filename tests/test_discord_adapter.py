@@ -28,6 +28,7 @@ from adapters.discord.settings import DiscordSettings
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
+from core.fair_use.settings import PolicySettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings, parse_imagine_args
 from core.memory.store import Memory
@@ -249,10 +250,11 @@ async def test_status_message_becomes_the_answer(dmuse: Muse, standin: DiscordSt
 
 
 async def test_allowed_places_and_guild_command_sync(dmuse: Muse, standin: DiscordStandin) -> None:
+    # The core's allow-list ([policy] allowed_channels): a thread counts as its channel.
+    dmuse.policy.settings = PolicySettings(allowed_channels=[f"discord:{ART_CHANNEL_ID}"])
     async with running(
         dmuse,
         standin,
-        allowed_channels=[str(ART_CHANNEL_ID)],
         sync_commands="guild",
         allowed_guilds=[str(GUILD_ID)],
     ):
