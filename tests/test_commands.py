@@ -54,3 +54,12 @@ async def test_engine_fault_becomes_apology_with_error_id(muse: Muse, monkeypatc
     monkeypatch.undo()
     await muse.handle_message(msg("again"), reply)  # and it keeps serving
     assert len(await muse.memory.recent(msg("").session_id)) == 3
+
+
+def test_a_line_starting_with_a_slash_is_a_command() -> None:
+    from core.commands.registry import parse_command_line
+
+    assert parse_command_line(" /Imagine a cat --seed 1 ") == ("imagine", "a cat --seed 1")
+    assert parse_command_line("/forget") == ("forget", "")
+    assert parse_command_line("hello /forget") is None
+    assert parse_command_line("") is None
