@@ -63,3 +63,22 @@ def test_a_line_starting_with_a_slash_is_a_command() -> None:
     assert parse_command_line("/forget") == ("forget", "")
     assert parse_command_line("hello /forget") is None
     assert parse_command_line("") is None
+
+
+async def test_typed_calls_are_checked_like_text_commands(muse: Muse) -> None:
+    from core.errors import OptionError
+
+    calls: list[str] = []
+
+    async def typed(ctx: object) -> None:
+        calls.append("ran")
+        raise OptionError("--width 100: must be a multiple of 8")
+
+    reply = RecordingReply()
+    await muse.run_command("forget", msg(""), reply, typed=typed)
+    assert calls == ["ran"] and reply.last == "--width 100: must be a multiple of 8"
+    assert reply.ephemeral[-1] is True
+    await muse.run_command("nope", msg(""), reply, typed=typed)
+    assert calls == ["ran"] and reply.last.startswith("unknown command /nope")
+    await muse.run_command("schedule", msg(""), reply, typed=typed)  # not offered here
+    assert calls == ["ran"]

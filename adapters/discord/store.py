@@ -4,6 +4,7 @@ adapters.common.threads."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -12,6 +13,21 @@ from typing import Any
 import aiosqlite
 
 from adapters.discord.translate import PLATFORM
+from core.image.options import ImagineOptions
+
+_OPTION_NAMES = {f.name for f in dataclasses.fields(ImagineOptions)}
+
+
+def options_json(options: ImagineOptions) -> str:
+    """The options as stored: the fields that are set (absent = the configured default)."""
+    values = dataclasses.asdict(options)
+    return json.dumps({k: v for k, v in values.items() if v not in (None, "")})
+
+
+def options_from_json(text: str) -> ImagineOptions:
+    """Stored options back; rows written by earlier versions load too (same names)."""
+    values: dict[str, Any] = json.loads(text)
+    return ImagineOptions(**{k: v for k, v in values.items() if k in _OPTION_NAMES})
 
 
 @dataclass(frozen=True)
@@ -21,7 +37,7 @@ class ImageRequest:
     workspace: str | None
     channel: str
     thread: str | None
-    options: dict[str, Any]  # /imagine's typed options; None = the configured default
+    options: ImagineOptions  # None = the configured default; the seed is always set
     message_ids: tuple[int, ...]
 
 
@@ -35,12 +51,12 @@ class ImageRequestStore:
         workspace: str | None,
         channel: str,
         thread: str | None,
-        options: dict[str, Any],
+        options: ImagineOptions,
     ) -> int:
         cur = await self.db.execute(
             "INSERT INTO image_requests (platform, requester, workspace, channel, thread,"
             " options, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (PLATFORM, requester, workspace, channel, thread, json.dumps(options), time.time()),
+            (PLATFORM, requester, workspace, channel, thread, options_json(options), time.time()),
         )
         await self.db.commit()
         return int(cur.lastrowid or 0)
@@ -67,6 +83,6 @@ class ImageRequestStore:
             workspace=row[2],
             channel=str(row[3]),
             thread=row[4],
-            options=dict(json.loads(row[5])),
+            options=options_from_json(row[5]),
             message_ids=tuple(int(m) for m in json.loads(row[6])),
         )
