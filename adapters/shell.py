@@ -19,7 +19,7 @@ from typing import TextIO
 from core.chat.events import Message
 from core.chat.reply import Attachment, Sent, Target
 from core.chat.service import Muse
-from core.commands.registry import split_command_line
+from core.commands.registry import parse_command_line
 from core.errors import UserError
 
 PROMPT = "you> "
@@ -147,8 +147,9 @@ class ShellAdapter:
             return True
         if text in ("/quit", "/exit"):
             return False
-        if text.startswith("/"):
-            name, args = split_command_line(text)
+        command = parse_command_line(text)
+        if command is not None:
+            name, args = command
             await self.muse.run_command(name, self.message(args), self.reply)
         else:
             await self.muse.handle_message(self.message(text), self.reply)

@@ -66,3 +66,31 @@ async def test_a_reply_the_model_ends_at_once_is_said_and_stored(muse: Muse) -> 
         ("user", "say nothing"),
         ("assistant", EMPTY_REPLY),
     ]
+
+
+def test_a_line_starting_with_a_slash_is_a_command() -> None:
+    from core.commands.registry import parse_command_line
+
+    assert parse_command_line(" /Imagine a cat --seed 1 ") == ("imagine", "a cat --seed 1")
+    assert parse_command_line("/forget") == ("forget", "")
+    assert parse_command_line("hello /forget") is None
+    assert parse_command_line("") is None
+
+
+async def test_typed_calls_are_checked_like_text_commands(muse: Muse) -> None:
+    from core.errors import OptionError
+
+    calls: list[str] = []
+
+    async def typed(ctx: object) -> None:
+        calls.append("ran")
+        raise OptionError("--width 100: must be a multiple of 8")
+
+    reply = RecordingReply()
+    await muse.run_command("forget", msg(""), reply, typed=typed)
+    assert calls == ["ran"] and reply.last == "--width 100: must be a multiple of 8"
+    assert reply.ephemeral[-1] is True
+    await muse.run_command("nope", msg(""), reply, typed=typed)
+    assert calls == ["ran"] and reply.last.startswith("unknown command /nope")
+    await muse.run_command("schedule", msg(""), reply, typed=typed)  # not offered here
+    assert calls == ["ran"]

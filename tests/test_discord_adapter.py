@@ -20,16 +20,17 @@ import discord
 import pytest
 
 from adapters.common.textsplit import split_message
+from adapters.common.threads import ThreadStore
 from adapters.discord.adapter import DiscordAdapter
-from adapters.discord.images import imagine_text
 from adapters.discord.reply import group_files
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import ThreadStore
+from adapters.discord.store import options_from_json, options_json
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
+from core.fair_use.settings import PolicySettings
 from core.image.engine import ImageEngine
-from core.image.options import ImageSettings, parse_imagine_args
+from core.image.options import ImageSettings, ImagineOptions, validate_imagine
 from core.memory.store import Memory
 from core.text.engine import TextEngine
 from core.text.settings import TextSettings
@@ -249,10 +250,11 @@ async def test_status_message_becomes_the_answer(dmuse: Muse, standin: DiscordSt
 
 
 async def test_allowed_places_and_guild_command_sync(dmuse: Muse, standin: DiscordStandin) -> None:
+    # The core's allow-list ([policy] allowed_channels): a thread counts as its channel.
+    dmuse.policy.settings = PolicySettings(allowed_channels=[f"discord:{ART_CHANNEL_ID}"])
     async with running(
         dmuse,
         standin,
-        allowed_channels=[str(ART_CHANNEL_ID)],
         sync_commands="guild",
         allowed_guilds=[str(GUILD_ID)],
     ):
@@ -315,7 +317,7 @@ async def test_replies_to_muse_and_threads_trigger_answers(
             THREAD_ID,
         }
     # The thread is remembered in SQLite, so a restarted bot keeps answering there.
-    assert await ThreadStore(dmuse.memory.connection).contains(THREAD_ID)
+    assert await ThreadStore(dmuse.memory.connection, "discord").contains(THREAD_ID)
 
 
 async def test_ignores_itself_and_other_bots_but_answers_dms(
@@ -556,27 +558,32 @@ async def test_expired_interaction_falls_back_to_a_channel_message(
         )
 
 
-def test_imagine_text_round_trips_through_the_core_parser() -> None:
+def test_typed_options_reach_the_core_as_typed_and_survive_storage() -> None:
     settings = ImageSettings()
-    options = {
-        "prompt": "a dragon's lair --seed 3 “quoted”",
-        "negative": "--blurry, text",
-        "seed": 5,
-        "steps": 2,
-        "width": 512,
-        "height": 256,
-        "count": 2,
-        "guidance": 1.5,
-    }
-    parsed = parse_imagine_args(imagine_text(options), settings)
-    assert parsed.prompt == 'a dragon\'s lair --seed 3 "quoted"'  # smart quotes normalized
-    assert (parsed.negative, parsed.seed, parsed.steps, parsed.size) == (
+    typed = ImagineOptions(
+        prompt="a dragon's lair --seed 3 “quoted”",
+        negative="--blurry, text",
+        seed=5,
+        steps=2,
+        width=512,
+        height=256,
+        guidance=1.5,
+        count=2,
+    )
+    checked = validate_imagine(typed, settings)  # what run_imagine does first
+    assert checked.prompt == "a dragon's lair --seed 3 “quoted”"  # nothing read as an option
+    assert (checked.negative, checked.seed, checked.steps, checked.size) == (
         "--blurry, text",
         5,
         2,
         "512x256",
     )
-    assert (parsed.count, parsed.guidance) == (2, 1.5)
+    assert (checked.count, checked.guidance) == (2, 1.5)
+    # Kept for the buttons: loads back the same, and rows stored before typed options too.
+    assert options_from_json(options_json(typed)) == typed
+    assert options_from_json('{"prompt": "a boat", "seed": 7, "count": 2}') == ImagineOptions(
+        prompt="a boat", seed=7, count=2
+    )
 
 
 def test_files_are_grouped_by_count_and_upload_limit() -> None:

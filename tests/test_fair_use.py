@@ -133,3 +133,17 @@ def test_role_multiplier_format_checked(bad: list[str]) -> None:
 
 def test_user_key_includes_platform() -> None:
     assert Quotas.user_key(msg("", author="1")) == "test:1"
+
+
+def test_allowed_channels_hold_on_every_platform_but_not_in_dms() -> None:
+    from core.fair_use.policy import Policy
+    from core.fair_use.settings import PolicySettings
+
+    policy = Policy(PolicySettings(allowed_channels=["test:c1"], blocked_users=["test:bad"]))
+    assert policy.allowed_here(msg("", channel="c1", thread="t9"))  # a thread of c1
+    assert not policy.allowed_here(msg("", channel="c2"))
+    assert not policy.allowed_here(dataclasses.replace(msg("", channel="c1"), platform="slack"))
+    assert policy.allowed_here(msg("", channel="d1", is_dm=True))
+    assert not policy.may_talk(msg("", channel="c1", author="bad"))
+    assert policy.allowed_here(msg("", channel="c1", author="bad"))  # blocked is another rule
+    assert Policy(PolicySettings()).allowed_here(msg("", channel="anywhere"))

@@ -176,3 +176,56 @@ def test_cross_field_settings_checks() -> None:
     assert "[image] steps = 9: must not exceed max_steps = 4" in problems
     assert "[image] count = 5: must not exceed max_count = 4" in problems
     assert "[image] width = 500: must be a multiple of 8" in problems
+
+
+# -- typed options (Discord's app command) and the buttons under pictures ---------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "text"),
+    [
+        ({"width": 100}, "x --width 100"),
+        ({"steps": 9}, "x --steps 9"),
+        ({"count": 5}, "x --count 5"),
+        ({"guidance": 21.0}, "x --guidance 21"),
+        ({"seed": MAX_SEED + 1}, f"x --seed {MAX_SEED + 1}"),
+    ],
+)
+def test_typed_options_get_the_text_parsers_errors(fields: dict[str, object], text: str) -> None:
+    with pytest.raises(OptionError) as info:
+        validate_imagine(ImagineOptions("x", **fields), SETTINGS)  # type: ignore[arg-type]
+    assert str(info.value) == error(text)
+
+
+def test_reroll_and_variations_keep_the_request_but_the_seeds() -> None:
+    from core.commands.imagine import VARIATIONS, reroll, variations
+    from core.image.options import with_seed
+
+    asked = ImagineOptions("a boat", negative="fog", steps=3, count=2)
+    seeded = with_seed(asked)
+    assert seeded.seed is not None and with_seed(seeded) == seeded
+    assert dataclasses.replace(seeded, seed=None) == asked  # the defaults stay defaults
+    again = reroll(seeded)
+    assert dataclasses.replace(again, seed=seeded.seed) == seeded
+    more = variations(dataclasses.replace(seeded, seed=MAX_SEED - 1), SETTINGS)
+    assert (more.seed, more.count, more.prompt, more.steps) == (0, VARIATIONS, "a boat", 3)
+    one = variations(ImagineOptions("a boat", seed=7), dataclasses.replace(SETTINGS, count=3))
+    assert one.seed == 10  # after the default count shown
+    assert variations(seeded, dataclasses.replace(SETTINGS, max_count=2)).count == 2
+
+
+def test_pictures_may_be_deleted_by_their_requester_or_an_admin() -> None:
+    from core.chat.events import Message
+    from core.commands.imagine import may_delete
+    from core.fair_use.policy import Policy
+    from core.fair_use.settings import PolicySettings
+
+    policy = Policy(PolicySettings(admins=["chat:boss"]))
+
+    def by(author: str) -> Message:
+        return Message(platform="chat", channel="c", author_id=author, text="")
+
+    assert may_delete(policy, by("ann"), "ann")
+    assert may_delete(policy, by("boss"), "ann")
+    assert not may_delete(policy, by("bob"), "ann")
+    assert not may_delete(policy, by("bob"), None)  # a request Muse no longer knows

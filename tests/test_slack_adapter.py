@@ -18,12 +18,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from adapters.common.threads import ThreadStore
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.listeners.imagine import DRAWING, IMAGES_OFF
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.reply import SlackReply, Where, render
 from adapters.slack.settings import SlackSettings, validate_slack_settings
-from adapters.slack.store import ThreadStore
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
@@ -250,7 +250,7 @@ async def test_thread_messages_after_a_mention_are_answered_without_one(
         await eventually(lambda: _true(len(posts(slack, thread)) == 3))
         assert posts(slack, thread)[-1].params["text"] == "Forgot this conversation (4 messages)."
     # The thread is remembered in SQLite, so a restarted Muse keeps answering there.
-    assert await ThreadStore(smuse.memory.connection).contains(CHANNEL_ID, thread)
+    assert await ThreadStore(smuse.memory.connection, "slack").contains(CHANNEL_ID, thread)
 
 
 async def test_dms_are_answered_at_the_top_level(smuse: Muse, slack: SlackApiStandin) -> None:

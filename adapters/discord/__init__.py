@@ -9,6 +9,6 @@ This package file imports nothing, so `adapters.discord.settings` loads without
 discord.py (the config loader needs only that). Modules: adapter (DiscordAdapter),
 settings ([discord]), client (bot class, intents, API endpoint), translate (discord.py ->
 core Message), triggers (when to answer), surfaces + reply (the core's Reply on Discord),
-images (/imagine and its persistent buttons), store (SQLite), sync (slash command
+images (/imagine and its persistent buttons), store (image requests in SQLite), sync (slash command
 publishing), outbound (scheduled posts), cogs/ (features).
 """

@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from adapters.common.failures import PlatformFatal, network_error
 from adapters.common.pacing import ChannelPacer
+from adapters.common.threads import ThreadStore
 from adapters.discord.client import adopt_gateway, api_endpoint, build_bot
 from adapters.discord.cogs.chat import ChatCog
 from adapters.discord.cogs.commands import CommandsCog
@@ -23,7 +24,7 @@ from adapters.discord.context import DiscordContext
 from adapters.discord.images import ImageButton
 from adapters.discord.outbound import DiscordOutbound
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import ImageRequestStore, ThreadStore
+from adapters.discord.store import ImageRequestStore
 from adapters.discord.sync import sync_on_start
 from adapters.discord.translate import PLATFORM
 from core.chat.service import Muse
@@ -56,7 +57,7 @@ class DiscordAdapter:
             settings=settings,
             bot=self.bot,
             pacer=ChannelPacer(settings.edit_interval_seconds),
-            threads=ThreadStore(db),
+            threads=ThreadStore(db, PLATFORM),
             requests=ImageRequestStore(db),
         )
         self.bot.muse_context = self.context  # type: ignore[attr-defined]

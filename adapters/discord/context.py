@@ -8,9 +8,10 @@ import discord
 from discord.ext import commands
 
 from adapters.common.pacing import ChannelPacer
+from adapters.common.threads import ThreadStore
 from adapters.discord.reply import DiscordReply, ImagePostHook
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import ImageRequestStore, ThreadStore
+from adapters.discord.store import ImageRequestStore
 from adapters.discord.surfaces import ChannelSurface, InteractionSurface
 from core.chat.service import Muse
 

@@ -1,14 +1,13 @@
 """/imagine on Discord and the buttons under its pictures.
 
-Typed slash-command options become the core command's argument text, so parsing,
-validation, fair use, moderation and error wording all stay in the core's `/imagine`.
-The adapter picks the seed when none is given, so the stored request (for the buttons)
+The slash command's typed options go to the core as an `ImagineOptions`
+(`run_imagine`), so validation, fair use, moderation and error wording stay in the core,
+as do the buttons' meaning (core.commands.imagine: `reroll`, `variations`, `may_delete`).
+The seed is chosen before the request is stored, so the stored request (for the buttons)
 knows exactly what was made.
 
 - 🎲 reroll: the same options with a new random seed.
-- 🔁 variations: up to four more pictures (fewer if [image] max_count is lower) of the
-  same prompt and options, with the seeds that follow the shown ones (s+n, s+n+1, …),
-  so each picture stays reproducible from the seed in its caption.
+- 🔁 variations: more pictures of the same prompt and options, the seeds after these.
 - 🗑 delete: removes the pictures; only whoever asked for them, or an admin.
 
 Each button's custom id names the action and a stored request id
@@ -22,54 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import re
-import shlex
-from typing import Any
 
 import discord
 
 from adapters.discord.context import DiscordContext, context_of
 from adapters.discord.translate import from_interaction
 from core.chat.events import Message
-from core.image.options import MAX_SEED
+from core.commands.imagine import DELETE_REFUSED, may_delete, reroll, run_imagine, variations
+from core.image.options import ImagineOptions, with_seed
 
 log = logging.getLogger(__name__)
-
-# The shell's option names, in the order they are written out.
-OPTION_NAMES = ("negative", "seed", "steps", "width", "height", "count", "guidance")
-VARIATIONS = 4
-
-
-def imagine_text(options: dict[str, Any]) -> str:
-    """`/imagine` argument text for typed options: `--name=value` options, then `--` and
-    the prompt, each shell-quoted, so no prompt text is ever read as an option."""
-    words = [
-        shlex.quote(f"--{name}={options[name]}")
-        for name in OPTION_NAMES
-        if options.get(name) not in (None, "")
-    ]
-    return " ".join([*words, "--", shlex.quote(str(options["prompt"]))])
-
-
-def new_seed() -> int:
-    return random.randint(0, MAX_SEED)
-
-
-def reroll_options(options: dict[str, Any]) -> dict[str, Any]:
-    return {**options, "seed": new_seed()}
-
-
-def variation_options(
-    options: dict[str, Any], default_count: int, max_count: int
-) -> dict[str, Any]:
-    shown = int(options.get("count") or default_count)
-    seed = int(options.get("seed") or 0)
-    return {
-        **options,
-        "seed": (seed + shown) % (MAX_SEED + 1),
-        "count": max(1, min(VARIATIONS, max_count)),
-    }
 
 
 # -- the buttons ---------------------------------------------------------------------------
@@ -124,7 +86,7 @@ class ImageButtons(discord.ui.View):
 class RequestButtons:
     """Stores the request once pictures are about to be posted, and the buttons with it."""
 
-    def __init__(self, context: DiscordContext, msg: Message, options: dict[str, Any]) -> None:
+    def __init__(self, context: DiscordContext, msg: Message, options: ImagineOptions) -> None:
         self.context = context
         self.msg = msg
         self.options = options
@@ -143,17 +105,17 @@ class RequestButtons:
 
 
 async def imagine(
-    context: DiscordContext, interaction: discord.Interaction, options: dict[str, Any]
+    context: DiscordContext, interaction: discord.Interaction, options: ImagineOptions
 ) -> None:
     """Answer a slash command or button with pictures made from `options`."""
-    options = {k: v for k, v in options.items() if v is not None}
-    if "seed" not in options:
-        options["seed"] = new_seed()
-    msg = from_interaction(interaction, imagine_text(options))
+    options = with_seed(options)
+    msg = from_interaction(interaction, "")  # typed: no argument text to parse
     buttons = RequestButtons(context, msg, options)
     reply, surface = context.answer(interaction, images=buttons)
     await surface.defer()  # within Discord's 3 seconds; generating takes longer
-    await context.muse.run_command("imagine", msg, reply)
+    await context.muse.run_command(
+        "imagine", msg, reply, typed=lambda ctx: run_imagine(ctx, options)
+    )
 
 
 async def on_button(interaction: discord.Interaction, action: str, request_id: int) -> None:
@@ -167,11 +129,10 @@ async def on_button(interaction: discord.Interaction, action: str, request_id: i
             "I no longer know how these pictures were made; use /imagine again.", ephemeral=True
         )
         return
-    settings = context.muse.image_settings
     if action == "reroll":
-        options = reroll_options(request.options)
+        options = reroll(request.options)
     else:
-        options = variation_options(request.options, settings.count, settings.max_count)
+        options = variations(request.options, context.muse.image_settings)
     await imagine(context, interaction, options)
 
 
@@ -181,11 +142,8 @@ async def _delete(
     request = await context.requests.get(request_id)
     msg = from_interaction(interaction, "")
     requester = request.requester if request is not None else None
-    if msg.author_id != requester and not context.muse.policy.is_admin(msg):
-        await interaction.response.send_message(
-            "Only the person who asked for these pictures, or an admin, can delete them.",
-            ephemeral=True,
-        )
+    if not may_delete(context.muse.policy, msg, requester):
+        await interaction.response.send_message(DELETE_REFUSED, ephemeral=True)
         return
     await interaction.response.defer()  # acknowledged; nothing new to show
     ids = set(request.message_ids if request is not None else ())

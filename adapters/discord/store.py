@@ -1,8 +1,10 @@
-"""What the Discord adapter keeps in SQLite (tables from core.memory.store's migration 4):
-threads Muse takes part in, and the image requests behind persistent buttons."""
+"""The image requests behind persistent buttons, kept in SQLite (core.memory.store's
+image_requests table) so the buttons keep working after a restart. Threads are kept by
+adapters.common.threads."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -11,41 +13,21 @@ from typing import Any
 import aiosqlite
 
 from adapters.discord.translate import PLATFORM
+from core.image.options import ImagineOptions
+
+_OPTION_NAMES = {f.name for f in dataclasses.fields(ImagineOptions)}
 
 
-class ThreadStore:
-    """Threads Muse answers in without being mentioned: ones it was mentioned in once.
+def options_json(options: ImagineOptions) -> str:
+    """The options as stored: the fields that are set (absent = the configured default)."""
+    values = dataclasses.asdict(options)
+    return json.dumps({k: v for k, v in values.items() if v not in (None, "")})
 
-    Cached in memory (the set is small and read on every thread message); every addition
-    is written through so it survives a restart.
-    """
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self.db = db
-        self._known: set[int] | None = None
-
-    async def _load(self) -> set[int]:
-        if self._known is None:
-            async with self.db.execute(
-                "SELECT thread_id FROM adapter_threads WHERE platform = ?", (PLATFORM,)
-            ) as cur:
-                self._known = {int(row[0]) for row in await cur.fetchall()}
-        return self._known
-
-    async def contains(self, thread_id: int) -> bool:
-        return thread_id in await self._load()
-
-    async def add(self, thread_id: int, reason: str) -> None:
-        known = await self._load()
-        if thread_id in known:
-            return
-        await self.db.execute(
-            "INSERT OR IGNORE INTO adapter_threads (platform, thread_id, reason, created_at)"
-            " VALUES (?, ?, ?, ?)",
-            (PLATFORM, str(thread_id), reason, time.time()),
-        )
-        await self.db.commit()
-        known.add(thread_id)
+def options_from_json(text: str) -> ImagineOptions:
+    """Stored options back; rows written by earlier versions load too (same names)."""
+    values: dict[str, Any] = json.loads(text)
+    return ImagineOptions(**{k: v for k, v in values.items() if k in _OPTION_NAMES})
 
 
 @dataclass(frozen=True)
@@ -55,7 +37,7 @@ class ImageRequest:
     workspace: str | None
     channel: str
     thread: str | None
-    options: dict[str, Any]  # /imagine's typed options; None = the configured default
+    options: ImagineOptions  # None = the configured default; the seed is always set
     message_ids: tuple[int, ...]
 
 
@@ -69,12 +51,12 @@ class ImageRequestStore:
         workspace: str | None,
         channel: str,
         thread: str | None,
-        options: dict[str, Any],
+        options: ImagineOptions,
     ) -> int:
         cur = await self.db.execute(
             "INSERT INTO image_requests (platform, requester, workspace, channel, thread,"
             " options, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (PLATFORM, requester, workspace, channel, thread, json.dumps(options), time.time()),
+            (PLATFORM, requester, workspace, channel, thread, options_json(options), time.time()),
         )
         await self.db.commit()
         return int(cur.lastrowid or 0)
@@ -101,6 +83,6 @@ class ImageRequestStore:
             workspace=row[2],
             channel=str(row[3]),
             thread=row[4],
-            options=dict(json.loads(row[5])),
+            options=options_from_json(row[5]),
             message_ids=tuple(int(m) for m in json.loads(row[6])),
         )

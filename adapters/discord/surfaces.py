@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import discord
 
+from adapters.common.streamed_reply import MessageSurface
+
 MESSAGE_LIMIT = 2000  # characters of content per message
 MAX_FILES = 10  # attachments per message
 # An interaction token lives 15 minutes; stop using it a little before that.
@@ -22,7 +24,9 @@ TOKEN_LIFETIME = datetime.timedelta(minutes=14, seconds=30)
 _TOKEN_GONE_CODES = {10015, 10062, 50027}  # unknown webhook, unknown interaction, bad token
 
 
-class Surface(Protocol):
+class Surface(MessageSurface[discord.Message], Protocol):
+    """The common streamed reply's surface, with Discord's files and buttons."""
+
     pace_key: int  # the channel whose write budget the calls spend
     filesize_limit: int  # most bytes of attachments in one message
 
@@ -64,6 +68,7 @@ class ChannelSurface:
         self.channel = channel
         self.trigger = trigger
         self.pace_key = int(getattr(channel, "id", 0))
+        self.max_length = MESSAGE_LIMIT
         guild = getattr(channel, "guild", None)
         self.filesize_limit = (
             guild.filesize_limit
@@ -107,6 +112,7 @@ class InteractionSurface:
         self.interaction = interaction
         self.fallback = fallback
         self.pace_key = int(interaction.channel_id or 0)
+        self.max_length = MESSAGE_LIMIT
         self.filesize_limit = interaction.filesize_limit
         self.loading = False  # a deferred "thinking" message waits for its content
         self.ephemeral_defer = False

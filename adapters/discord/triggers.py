@@ -3,7 +3,8 @@
 Triggers: an @mention (of Muse or of its bot role), a reply to one of Muse's messages, any
 message in a thread Muse started or was mentioned in (remembered in SQLite, so it holds
 across restarts), and DMs if configured. Never its own messages; other bots' only if
-configured. [discord] allowed_guilds / allowed_channels narrow where it answers at all.
+configured. [discord] allowed_guilds narrows the servers it answers in; which channels
+is the core's rule ([policy] allowed_channels, `Policy.allowed_here`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 
 import discord
 
+from adapters.common.threads import ThreadStore
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import ThreadStore
 from core.memory.store import Memory
 
 # Message types people write; the rest are system notices (pins, joins, thread starts).
@@ -33,20 +34,9 @@ def _no(reason: str) -> Decision:
     return Decision(False, reason)
 
 
-def place_allowed(
-    settings: DiscordSettings, guild_id: int | None, channel: object | None, channel_id: int
-) -> bool:
-    """[discord] allowed_guilds / allowed_channels; a thread counts as its parent channel."""
-    if guild_id is None:
-        return True  # DMs are governed by respond_to_dms
-    if settings.allowed_guilds and str(guild_id) not in settings.allowed_guilds:
-        return False
-    if settings.allowed_channels:
-        ids = {str(channel_id)}
-        if isinstance(channel, discord.Thread):
-            ids.add(str(channel.parent_id))
-        return bool(ids & set(settings.allowed_channels))
-    return True
+def guild_allowed(settings: DiscordSettings, guild_id: int) -> bool:
+    """[discord] allowed_guilds (DMs are governed by respond_to_dms)."""
+    return not settings.allowed_guilds or str(guild_id) in settings.allowed_guilds
 
 
 def mentions_bot(message: discord.Message, bot_id: int) -> bool:
@@ -86,13 +76,13 @@ async def decide_to_respond(
         return _no("system message")
     if message.guild is None:
         return Decision(True, "dm") if settings.respond_to_dms else _no("dms off")
-    if not place_allowed(settings, message.guild.id, message.channel, message.channel.id):
-        return _no("not allowed here")
+    if not guild_allowed(settings, message.guild.id):
+        return _no("server not allowed")
     channel = message.channel
     in_thread = isinstance(channel, discord.Thread)
     if mentions_bot(message, bot_id):
         if in_thread:
-            await threads.add(channel.id, "mentioned")
+            await threads.add(channel.id, reason="mentioned")
         return Decision(True, "mention")
     if await _replies_to_bot(message, bot_id, memory):
         return Decision(True, "reply")

@@ -10,6 +10,6 @@ This package file imports nothing, so `adapters.slack.settings` loads without Bo
 config loader needs only that). Modules: adapter (SlackAdapter), settings ([slack]), serve
 (HTTP / Socket Mode), translate (payloads -> core Message), people (users.info cache),
 triggers (when to answer), dedupe (retried deliveries), reply (the core's Reply on Slack),
-mrkdwn (Markdown -> Slack), store (threads in SQLite), outbound (scheduled posts),
+mrkdwn (Markdown -> Slack), outbound (scheduled posts),
 listeners/ (features).
 """

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.failures import PlatformFatal, network_error
 from adapters.common.pacing import ChannelPacer
+from adapters.common.threads import ThreadStore
 from adapters.slack.context import Identity, SlackContext
 from adapters.slack.dedupe import RecentKeys, dedupe_middleware
 from adapters.slack.listeners import chat, commands, feedback, imagine
@@ -27,7 +28,6 @@ from adapters.slack.outbound import SlackOutbound
 from adapters.slack.people import People
 from adapters.slack.serve import serve_http, serve_socket
 from adapters.slack.settings import SlackSettings
-from adapters.slack.store import ThreadStore
 from adapters.slack.translate import PLATFORM
 from core.chat.service import Muse
 
@@ -115,7 +115,7 @@ class SlackAdapter:
             settings=settings,
             client=self.client,
             pacer=ChannelPacer(settings.update_interval_seconds),
-            threads=ThreadStore(muse.memory.connection),
+            threads=ThreadStore(muse.memory.connection, PLATFORM),
             people=People(self.client),
             seen=RecentKeys(),
         )

@@ -12,11 +12,11 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.pacing import ChannelPacer
+from adapters.common.threads import ThreadStore
 from adapters.slack.dedupe import RecentKeys
 from adapters.slack.people import People
 from adapters.slack.reply import Respond, SlackReply, Where
 from adapters.slack.settings import SlackSettings
-from adapters.slack.store import ThreadStore
 from core.chat.service import Muse
 
 log = logging.getLogger(__name__)

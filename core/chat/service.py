@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core.chat.events import Message
@@ -33,6 +33,9 @@ STOPPING = "Muse is stopping; please ask again once it is back."
 # What people see when the model ends its reply before any text (no platform takes an
 # empty message, and memory should hold what was shown).
 EMPTY_REPLY = "(no answer: the model ended its reply before writing anything)"
+
+# A command called with typed options: the feature's typed function, bound to them.
+TypedCall = Callable[[CommandContext], Awaitable[object]]
 
 
 def new_error_id() -> str:
@@ -180,13 +183,19 @@ class Muse:
 
     # -- commands -------------------------------------------------------------------------
 
-    async def run_command(self, name: str, msg: Message, reply: Reply) -> None:
-        """Run `/name` with `msg.text` as its argument text; errors become replies."""
+    async def run_command(
+        self, name: str, msg: Message, reply: Reply, *, typed: TypedCall | None = None
+    ) -> None:
+        """Run `/name` with `msg.text` as its argument text, or, for adapters with typed
+        options (Discord's app commands), as `typed(ctx)`, which calls the feature's typed
+        function (e.g. `run_imagine(ctx, options)`). Either way the command must be offered
+        and permitted, and errors become replies."""
         try:
             command = self.commands.resolve(name)
             if command.admin_only:
                 self.policy.require_admin(msg, f"/{name}")
-            await command.handler(CommandContext(self, msg, reply), msg.text)
+            ctx = CommandContext(self, msg, reply)
+            await (typed(ctx) if typed is not None else command.handler(ctx, msg.text))
         except UserError as exc:
             await reply.send(str(exc), ephemeral=True)
         except asyncio.CancelledError:

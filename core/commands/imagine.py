@@ -1,13 +1,39 @@
-"""`/imagine`: parse the options, generate through the image engine, upload the PNGs."""
+"""`/imagine`: parse the options, generate through the image engine, upload the PNGs; and
+what the buttons under pictures mean (reroll, variations, who may delete them)."""
 
 from __future__ import annotations
 
+import dataclasses
+
+from core.chat.events import Message
 from core.chat.reply import Attachment
 from core.commands.registry import CommandContext, CommandRegistry
+from core.fair_use.policy import Policy
 from core.image.engine import ImageResult
-from core.image.options import ImagineOptions, parse_imagine_args, usage
+from core.image.options import (
+    MAX_SEED,
+    ImageSettings,
+    ImagineOptions,
+    parse_imagine_args,
+    random_seed,
+    usage,
+    validate_imagine,
+)
+
+__all__ = [
+    "DELETE_REFUSED",
+    "VARIATIONS",
+    "format_caption",
+    "may_delete",
+    "register",
+    "reroll",
+    "run_imagine",
+    "variations",
+]
 
 CAPTION_PROMPT_CHARS = 120
+VARIATIONS = 4  # pictures a "variations" request makes, at most ([image] max_count caps it)
+DELETE_REFUSED = "Only the person who asked for these pictures, or an admin, can delete them."
 
 
 def _quoted_prompt(prompt: str) -> str:
@@ -51,12 +77,15 @@ async def deliver(ctx: CommandContext, result: ImageResult) -> None:
 
 
 async def run_imagine(ctx: CommandContext, options: ImagineOptions) -> ImageResult:
-    """Everything after parsing: fair use, moderation, generation, posting.
+    """/imagine from typed options: checked against [image] with the text parser's
+    wording (before any fair-use accounting), then moderation, generation, posting.
 
-    Typed adapters (Discord) build `options` themselves and call this.
+    Typed adapters (Discord's app command, its buttons) build `options` themselves and
+    call this through `Muse.run_command(..., typed=...)`.
     """
     muse = ctx.muse
     msg = ctx.message
+    options = validate_imagine(options, muse.image_settings)
     muse.moderator.check_prompt(options.prompt, msg.session_id)
     async with muse.work(msg, ctx.reply, "image") as ticket:
         muse.admission.start(ticket)
@@ -69,6 +98,30 @@ async def run_imagine(ctx: CommandContext, options: ImagineOptions) -> ImageResu
 async def imagine_command(ctx: CommandContext, args: str) -> None:
     options = parse_imagine_args(ctx.message.text, ctx.muse.image_settings)
     await run_imagine(ctx, options)
+
+
+# -- the buttons under pictures -------------------------------------------------------------
+
+
+def reroll(options: ImagineOptions) -> ImagineOptions:
+    """The same request with a new random seed."""
+    return dataclasses.replace(options, seed=random_seed())
+
+
+def variations(options: ImagineOptions, settings: ImageSettings) -> ImagineOptions:
+    """More pictures of the same request, with the seeds that follow the shown ones
+    (s+n, s+n+1, …), so each stays reproducible from the seed in its caption."""
+    shown = options.count or settings.count
+    return dataclasses.replace(
+        options,
+        seed=((options.seed or 0) + shown) % (MAX_SEED + 1),
+        count=max(1, min(VARIATIONS, settings.max_count)),
+    )
+
+
+def may_delete(policy: Policy, msg: Message, requester_id: str | None) -> bool:
+    """Pictures may be deleted by whoever asked for them, or an admin."""
+    return msg.author_id == requester_id or policy.is_admin(msg)
 
 
 def register(registry: CommandRegistry) -> None:

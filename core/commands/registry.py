@@ -26,7 +26,7 @@ from core.memory.store import Memory
 from core.text.engine import TextEngine
 from core.text.settings import TextSettings
 
-__all__ = ["Command", "CommandContext", "CommandHost", "CommandRegistry", "split_command_line"]
+__all__ = ["Command", "CommandContext", "CommandHost", "CommandRegistry", "parse_command_line"]
 
 
 class CommandHost(Protocol):
@@ -96,8 +96,11 @@ class CommandRegistry:
         return command
 
 
-def split_command_line(line: str) -> tuple[str, str]:
-    """'/imagine a cat --seed 1' -> ('imagine', 'a cat --seed 1')."""
-    body = line.strip()[1:]
-    name, _, args = body.partition(" ")
+def parse_command_line(line: str) -> tuple[str, str] | None:
+    """A line starting with "/" is a command, on every text platform:
+    '/imagine a cat --seed 1' -> ('imagine', 'a cat --seed 1'); anything else -> None."""
+    body = line.strip()
+    if not body.startswith("/"):
+        return None
+    name, _, args = body[1:].partition(" ")
     return name.strip().lower(), args.strip()

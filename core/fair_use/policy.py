@@ -21,9 +21,14 @@ class Policy:
 
     def may_talk(self, msg: Message) -> bool:
         """Whether Muse should answer this author in this channel at all."""
-        s = self.settings
-        if f"{msg.platform}:{msg.author_id}" in s.blocked_users:
+        if f"{msg.platform}:{msg.author_id}" in self.settings.blocked_users:
             return False
+        return self.allowed_here(msg)
+
+    def allowed_here(self, msg: Message) -> bool:
+        """[policy] allowed_channels, on every platform. A thread is in its parent channel
+        (`msg.channel`); DMs are each platform's own setting."""
+        s = self.settings
         if s.allowed_channels and not msg.is_dm:
             return f"{msg.platform}:{msg.channel}" in s.allowed_channels
         return True

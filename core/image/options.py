@@ -2,9 +2,9 @@
 
 Every adapter uses the same option names. Text adapters (shell, Slack) hand the raw
 argument text to `parse_imagine_args`; typed ones (Discord app commands) fill an
-`ImagineOptions` themselves and pass it through `validate_imagine`. Either way the
-result has every field set (defaults from the settings, a random seed chosen here so
-it can be reported) and within the admin's limits.
+`ImagineOptions` themselves. `validate_imagine` checks both, with the same wording; the
+result has every field set (defaults from the settings, a random seed chosen here so it
+can be reported) and within the admin's limits.
 """
 
 from __future__ import annotations
@@ -292,6 +292,18 @@ def _check_side(option: str, shown: str, side: str, value: int, most: int) -> No
         raise OptionError(f"--{option} {shown}: {what} a multiple of 8 from {MIN_SIZE} to {most}")
 
 
+def random_seed() -> int:
+    return random.randint(0, MAX_SEED)
+
+
+def with_seed(options: ImagineOptions) -> ImagineOptions:
+    """The request with its seed chosen now (at random when absent), so that what is kept
+    of it remakes the same pictures; the other options keep None = the configured default."""
+    if options.seed is not None:
+        return options
+    return dataclasses.replace(options, seed=random_seed())
+
+
 def validate_imagine(options: ImagineOptions, settings: ImageSettings) -> ImagineOptions:
     """Fill defaults (and a random seed) and check every value against the settings."""
     prompt = options.prompt.strip()
@@ -303,7 +315,7 @@ def validate_imagine(options: ImagineOptions, settings: ImageSettings) -> Imagin
     negative = options.negative.strip()
     if len(negative) > limit:
         raise OptionError(f"--negative is {len(negative)} characters long; the most is {limit}.")
-    seed = options.seed if options.seed is not None else random.randint(0, MAX_SEED)
+    seed = options.seed if options.seed is not None else random_seed()
     steps = options.steps if options.steps is not None else settings.steps
     width = options.width if options.width is not None else settings.width
     height = options.height if options.height is not None else settings.height

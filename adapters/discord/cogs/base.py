@@ -6,22 +6,22 @@ import discord
 
 from adapters.discord.context import DiscordContext
 from adapters.discord.translate import from_interaction
-from adapters.discord.triggers import place_allowed
+from adapters.discord.triggers import guild_allowed
 
 NOT_HERE = "Muse is not enabled in this channel."
 
 
 async def refuse_elsewhere(context: DiscordContext, interaction: discord.Interaction) -> bool:
-    """Answer (and return True) when [discord] allowed_guilds/channels exclude this place."""
+    """Answer (and return True) where Muse does not work: DMs when [discord]
+    respond_to_dms is off, servers outside [discord] allowed_guilds, and channels the
+    core's policy excludes ([policy] allowed_channels). Checked before deferring, so the
+    refusal is seen by the user alone from the start."""
     if interaction.guild_id is None:
         allowed = context.settings.respond_to_dms
+    elif not guild_allowed(context.settings, interaction.guild_id):
+        allowed = False
     else:
-        allowed = place_allowed(
-            context.settings,
-            interaction.guild_id,
-            interaction.channel,
-            int(interaction.channel_id or 0),
-        )
+        allowed = context.muse.policy.allowed_here(from_interaction(interaction, ""))
     if not allowed:
         await interaction.response.send_message(NOT_HERE, ephemeral=True)
     return not allowed

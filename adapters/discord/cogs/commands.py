@@ -13,9 +13,8 @@ from adapters.discord.cogs.base import refuse_elsewhere, run_core_command
 from adapters.discord.context import DiscordContext
 from adapters.discord.sync import sync_global, sync_guild
 from adapters.discord.translate import from_interaction
+from core.commands.chat import PERSONA_MAX_CHARS  # the form takes what the core accepts
 from core.errors import PermissionDenied
-
-PERSONA_MAX_CHARS = 4000  # Discord caps string options at 6000; the core checks its own limit
 
 
 class CommandsCog(commands.Cog):

@@ -1,10 +1,8 @@
-"""Reactions: 👍/👎 on Muse's messages become feedback rows (the seed of content
-evaluation; /stats counts them), removing the reaction removes the row, and ❌ on your
-own message cancels your pending or running requests."""
+"""Reactions, translated for the core (core.chat.feedback says what they mean: 👍/👎 on
+Muse's answers are feedback, ❌ on your own message cancels your requests)."""
 
 from __future__ import annotations
 
-import logging
 import re
 
 import discord
@@ -12,19 +10,15 @@ from discord.ext import commands
 
 from adapters.discord.context import DiscordContext
 from adapters.discord.translate import PLATFORM, place
-from core.chat.events import Message, conversation_key
+from core.chat.feedback import Reaction, reaction_added, reaction_removed
 
-log = logging.getLogger(__name__)
-
-FEEDBACK = {"👍": 1, "👎": -1}
-CANCEL = {"❌", "✖", "🛑"}
 _MODIFIERS = re.compile("[\U0001f3fb-\U0001f3ff\ufe0f]")  # skin tones, emoji presentation
 
 
 def emoji_name(emoji: discord.PartialEmoji) -> str:
     """A unicode emoji without skin tone or presentation marks ("👍🏽" -> "👍")."""
     if emoji.id is not None:
-        return ""  # custom server emoji are not feedback
+        return ""  # custom server emoji mean nothing to the core
     return _MODIFIERS.sub("", emoji.name or "")
 
 
@@ -32,14 +26,27 @@ class FeedbackCog(commands.Cog):
     def __init__(self, context: DiscordContext) -> None:
         self.context = context
 
-    def _conversation(self, payload: discord.RawReactionActionEvent) -> str:
+    def _reaction(self, payload: discord.RawReactionActionEvent) -> Reaction:
+        bot_id = self.context.bot_id
         channel = self.context.bot.get_channel(payload.channel_id)
         if channel is not None:
             workspace, channel_id, thread = place(channel)
         else:
             workspace = str(payload.guild_id) if payload.guild_id else None
             channel_id, thread = str(payload.channel_id), None
-        return conversation_key(PLATFORM, workspace, channel_id, thread)
+        author = self._author_id(payload)
+        return Reaction(
+            platform=PLATFORM,
+            message_id=str(payload.message_id),
+            user_id=str(payload.user_id),
+            emoji=emoji_name(payload.emoji),
+            workspace=workspace,
+            channel=channel_id,
+            thread=thread,
+            message_author=str(author) if author is not None else None,
+            by_muse=author == bot_id if author is not None else None,
+            by_bot=payload.user_id == bot_id or bool(payload.member and payload.member.bot),
+        )
 
     def _author_id(self, payload: discord.RawReactionActionEvent) -> int | None:
         if payload.message_author_id is not None:
@@ -49,38 +56,8 @@ class FeedbackCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        context = self.context
-        if payload.user_id == context.bot_id or (payload.member and payload.member.bot):
-            return
-        name = emoji_name(payload.emoji)
-        author_id = self._author_id(payload)
-        if name in CANCEL and author_id == payload.user_id:
-            who = Message(
-                platform=PLATFORM,
-                channel=str(payload.channel_id),
-                author_id=str(payload.user_id),
-                text="",
-            )
-            count = context.muse.cancel_requests(who)
-            log.info("discord: ❌ from %s cancelled %d request(s)", payload.user_id, count)
-            return
-        value = FEEDBACK.get(name)
-        if value is None or author_id != context.bot_id:
-            return
-        await context.muse.memory.add_feedback(
-            PLATFORM,
-            str(payload.message_id),
-            str(payload.user_id),
-            value,
-            self._conversation(payload),
-        )
+        await reaction_added(self.context.muse, self._reaction(payload))
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        value = FEEDBACK.get(emoji_name(payload.emoji))
-        if value is None or payload.user_id == self.context.bot_id:
-            return
-        # Removal events do not say whose message it was; a missing row is harmless.
-        await self.context.muse.memory.remove_feedback(
-            PLATFORM, str(payload.message_id), str(payload.user_id), value
-        )
+        await reaction_removed(self.context.muse, self._reaction(payload))

@@ -1,6 +1,6 @@
 """/imagine with typed options named as in the shell (prompt, negative, seed, steps, width,
-height, count, guidance). Ranges here only guide Discord's form; the core checks the
-configured limits and words the errors."""
+height, count, guidance), handed to the core as they are. Ranges here only guide Discord's
+form; the core checks the configured limits and words the errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from discord.ext import commands
 from adapters.discord.cogs.base import refuse_elsewhere
 from adapters.discord.context import DiscordContext
 from adapters.discord.images import imagine as imagine_pictures
-from core.image.options import MAX_SEED, MIN_SIZE
+from core.image.options import MAX_SEED, MIN_SIZE, ImagineOptions
 
 
 class ImagineCog(commands.Cog):
@@ -43,14 +43,14 @@ class ImagineCog(commands.Cog):
     ) -> None:
         if await refuse_elsewhere(self.context, interaction):
             return
-        options = {
-            "prompt": prompt,
-            "negative": negative,
-            "seed": seed,
-            "steps": steps,
-            "width": width,
-            "height": height,
-            "count": count,
-            "guidance": guidance,
-        }
+        options = ImagineOptions(
+            prompt=prompt,
+            negative=negative or "",
+            seed=seed,
+            steps=steps,
+            width=width,
+            height=height,
+            guidance=guidance,
+            count=count,
+        )
         await imagine_pictures(self.context, interaction, options)

@@ -16,7 +16,7 @@ from adapters.slack.people import Person
 from adapters.slack.reply import Where
 from adapters.slack.translate import clean_text, from_event, is_dm, reply_thread
 from adapters.slack.triggers import decide, from_a_bot
-from core.commands.registry import split_command_line
+from core.commands.registry import parse_command_line
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ async def answer(
         return
     thread = reply_thread(event)
     if thread is not None and not is_dm(event):
-        await context.threads.add(channel, thread, decision.reason)
+        await context.threads.add(channel, thread, reason=decision.reason)
     team = str(body.get("team_id") or event.get("team") or context.me.team_id)
     person = await _author(context, event)
     text = clean_text(str(event.get("text") or ""), context.me.user_id, context.people.names())
@@ -67,10 +67,10 @@ async def answer(
     if not msg.text and decision.reason == "thread":
         return  # a file alone in a thread: nothing to read
     reply = context.reply_in(Where(channel, thread, user=msg.author_id))
-    if msg.text.startswith("/"):
-        name, args = split_command_line(msg.text)
-        if context.muse.commands.get(name) is not None:
-            await context.muse.run_command(name, dataclasses.replace(msg, text=args), reply)
-            return
+    command = parse_command_line(msg.text)
+    if command is not None and context.muse.commands.get(command[0]) is not None:
+        name, args = command
+        await context.muse.run_command(name, dataclasses.replace(msg, text=args), reply)
+        return
     log.debug("slack: answering %s (%s)", ts, decision.reason)
     await context.muse.handle_message(msg, reply)
