@@ -94,3 +94,18 @@ async def test_typed_calls_are_checked_like_text_commands(muse: Muse) -> None:
     assert calls == ["ran"] and reply.last.startswith("unknown command /nope")
     await muse.run_command("schedule", msg(""), reply, typed=typed)  # not offered here
     assert calls == ["ran"]
+
+
+async def test_commands_honour_the_block_list_and_the_allow_list(muse: Muse) -> None:
+    from core.fair_use.settings import PolicySettings
+
+    muse.policy.settings = PolicySettings(
+        blocked_users=["test:troll"], allowed_channels=["test:c1"]
+    )
+    reply = RecordingReply()
+    await muse.run_command("forget", msg("", author="troll"), reply)
+    assert reply.last == "You can't use Muse here." and reply.ephemeral[-1]
+    await muse.run_command("forget", msg("", channel="c2"), reply)
+    assert reply.last == "Muse isn't enabled in this channel."
+    await muse.run_command("forget", msg(""), reply)
+    assert reply.last.startswith("Forgot this conversation")

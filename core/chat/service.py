@@ -191,6 +191,7 @@ class Muse:
         function (e.g. `run_imagine(ctx, options)`). Either way the command must be offered
         and permitted, and errors become replies."""
         try:
+            self.policy.require_talk(msg)  # blocked users, channels outside the allow-list
             command = self.commands.resolve(name)
             if command.admin_only:
                 self.policy.require_admin(msg, f"/{name}")

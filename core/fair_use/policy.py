@@ -33,6 +33,13 @@ class Policy:
             return f"{msg.platform}:{msg.channel}" in s.allowed_channels
         return True
 
+    def require_talk(self, msg: Message) -> None:
+        """may_talk, as an error that says why (for commands, which always answer)."""
+        if f"{msg.platform}:{msg.author_id}" in self.settings.blocked_users:
+            raise PermissionDenied("You can't use Muse here.")
+        if not self.allowed_here(msg):
+            raise PermissionDenied("Muse isn't enabled in this channel.")
+
     def require_admin(self, msg: Message, what: str) -> None:
         if not self.is_admin(msg):
             raise PermissionDenied(f"Only admins can use {what}.")
