@@ -28,6 +28,8 @@ from adapters.discord.store import ThreadStore
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
+from core.fair_use.policy import Policy
+from core.fair_use.settings import PolicySettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings, parse_imagine_args
 from core.memory.store import Memory
@@ -249,23 +251,29 @@ async def test_status_message_becomes_the_answer(dmuse: Muse, standin: DiscordSt
 
 
 async def test_allowed_places_and_guild_command_sync(dmuse: Muse, standin: DiscordStandin) -> None:
-    async with running(
-        dmuse,
-        standin,
-        allowed_channels=[str(ART_CHANNEL_ID)],
-        sync_commands="guild",
-        allowed_guilds=[str(GUILD_ID)],
-    ):
+    # Channels are the core's [policy] allowed_channels; a thread counts as its channel.
+    dmuse.policy = Policy(PolicySettings(allowed_channels=[f"discord:{ART_CHANNEL_ID}"]))
+    async with running(dmuse, standin, sync_commands="guild", allowed_guilds=[str(GUILD_ID)]):
         await standin.wait_for_call("PUT", rf"/applications/\d+/guilds/{GUILD_ID}/commands")
         assert None not in standin.synced_commands  # nothing published globally
         await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} over here")
         await standin.send_user_message(THREAD_ID, f"{MENTION} in a thread of #art")
         await answered(dmuse, f"discord:{GUILD_ID}:{ART_CHANNEL_ID}:{THREAD_ID}")
         assert not standin.bot_messages(GENERAL_CHANNEL_ID)
+
+
+async def test_servers_outside_allowed_guilds_are_refused(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(dmuse, standin, allowed_guilds=[str(GUILD_ID + 1)]):
+        await synced(standin)
+        await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} anyone?")
         record = await standin.slash("forget")
         await standin.wait_for_call("POST", rf"/interactions/{record.id}/[^/]+/callback")
         assert record.response_data is not None and record.response_data["flags"] == 64
         assert record.response_data["content"] == "Muse is not enabled in this channel."
+        # The mention went unanswered: the refusal above is all Muse said there.
+        assert bot_contents(standin, GENERAL_CHANNEL_ID) == [record.response_data["content"]]
 
 
 async def test_rate_limited_post_and_edit_still_deliver_everything(

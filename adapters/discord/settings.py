@@ -30,12 +30,6 @@ class DiscordSettings:
         default_factory=list,
         metadata={"doc": "if set, Muse only works in these servers (ids as strings)"},
     )
-    allowed_channels: list[str] = field(
-        default_factory=list,
-        metadata={
-            "doc": "if set, Muse only works in these channels (a thread counts as its parent)"
-        },
-    )
     respond_to_dms: bool = field(
         default=True, metadata={"doc": "answer direct messages (every DM is addressed to Muse)"}
     )
@@ -80,10 +74,9 @@ class DiscordSettings:
 def validate_discord_settings(settings: DiscordSettings) -> list[str]:
     """Ids must be snowflakes (digits); the API URL must be http(s)."""
     problems = []
-    for name in ("allowed_guilds", "allowed_channels"):
-        for value in getattr(settings, name):
-            if not value.strip().isdigit():
-                problems.append(f"[discord] {name}: {value!r} is not a Discord id (digits only)")
+    for value in settings.allowed_guilds:
+        if not value.strip().isdigit():
+            problems.append(f"[discord] allowed_guilds: {value!r} is not a Discord id (digits)")
     if not settings.api_url.startswith(("https://", "http://")):
         problems.append(f"[discord] api_url = {settings.api_url!r}: must start with https://")
     return problems

@@ -3,7 +3,7 @@
 Triggers: an @mention (of Muse or of its bot role), a reply to one of Muse's messages, any
 message in a thread Muse started or was mentioned in (remembered in SQLite, so it holds
 across restarts), and DMs if configured. Never its own messages; other bots' only if
-configured. [discord] allowed_guilds / allowed_channels narrow where it answers at all.
+configured. [discord] allowed_guilds and [policy] allowed_channels narrow where it answers.
 """
 
 from __future__ import annotations
@@ -33,20 +33,11 @@ def _no(reason: str) -> Decision:
     return Decision(False, reason)
 
 
-def place_allowed(
-    settings: DiscordSettings, guild_id: int | None, channel: object | None, channel_id: int
-) -> bool:
-    """[discord] allowed_guilds / allowed_channels; a thread counts as its parent channel."""
+def place_allowed(settings: DiscordSettings, guild_id: int | None) -> bool:
+    """[discord] allowed_guilds (channels are the core's: [policy] allowed_channels)."""
     if guild_id is None:
         return True  # DMs are governed by respond_to_dms
-    if settings.allowed_guilds and str(guild_id) not in settings.allowed_guilds:
-        return False
-    if settings.allowed_channels:
-        ids = {str(channel_id)}
-        if isinstance(channel, discord.Thread):
-            ids.add(str(channel.parent_id))
-        return bool(ids & set(settings.allowed_channels))
-    return True
+    return not settings.allowed_guilds or str(guild_id) in settings.allowed_guilds
 
 
 def mentions_bot(message: discord.Message, bot_id: int) -> bool:
@@ -86,7 +77,7 @@ async def decide_to_respond(
         return _no("system message")
     if message.guild is None:
         return Decision(True, "dm") if settings.respond_to_dms else _no("dms off")
-    if not place_allowed(settings, message.guild.id, message.channel, message.channel.id):
+    if not place_allowed(settings, message.guild.id):
         return _no("not allowed here")
     channel = message.channel
     in_thread = isinstance(channel, discord.Thread)

@@ -12,16 +12,11 @@ NOT_HERE = "Muse is not enabled in this channel."
 
 
 async def refuse_elsewhere(context: DiscordContext, interaction: discord.Interaction) -> bool:
-    """Answer (and return True) when [discord] allowed_guilds/channels exclude this place."""
+    """Answer (and return True) when [discord] allowed_guilds excludes this place."""
     if interaction.guild_id is None:
         allowed = context.settings.respond_to_dms
     else:
-        allowed = place_allowed(
-            context.settings,
-            interaction.guild_id,
-            interaction.channel,
-            int(interaction.channel_id or 0),
-        )
+        allowed = place_allowed(context.settings, interaction.guild_id)
     if not allowed:
         await interaction.response.send_message(NOT_HERE, ephemeral=True)
     return not allowed
