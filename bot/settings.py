@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["MuseSettings"]
 
 
-@dataclass
-class MuseSettings:
+class MuseSettings(BaseModel):
     """[muse] — process-wide settings."""
 
-    db: str = field(
-        default="muse.db", metadata={"doc": "SQLite database file (memory, personas, schedules)"}
-    )
-    log_level: str = field(
-        default="info",
-        metadata={"doc": "log level", "choices": ["debug", "info", "warning", "error"]},
-    )
-    shutdown_timeout_seconds: float = field(
-        default=20.0,
-        metadata={
-            "doc": "on SIGINT/SIGTERM, how long in-flight replies may finish before cancelling",
-            "min": 0.0,
-            "max": 3600.0,
-        },
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    db: str = Field("muse.db", description="SQLite database file (memory, personas, schedules)")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    shutdown_timeout_seconds: float = Field(
+        20.0,
+        ge=0.0,
+        le=3600.0,
+        description="on SIGINT/SIGTERM, how long in-flight replies may finish before cancelling",
     )

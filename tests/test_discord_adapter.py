@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import threading
 import time
@@ -443,7 +442,7 @@ async def test_reactions_become_feedback_and_cross_cancels(
 
         # ❌ on your own message cancels what you asked for.
         dmuse.text_engine.eos_ids = set()
-        dmuse.text_settings = dataclasses.replace(dmuse.text_settings, max_new_tokens=100_000)
+        dmuse.text_settings = dmuse.text_settings.model_copy(update={"max_new_tokens": 100_000})
         ask = await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} talk forever")
         await eventually(lambda: _true(dmuse.text_engine.running > 0))
         await standin.react(int(ask["id"]), NORMAL_USER_ID, "❌")
@@ -658,7 +657,7 @@ async def test_schedule_added_by_slash_command_posts_once_into_the_channel(
 async def test_flood_of_500_mentions_each_answered_or_told_busy(
     dmuse: Muse, standin: DiscordStandin
 ) -> None:
-    dmuse.limits = dataclasses.replace(dmuse.limits, queue_depth=100)
+    dmuse.limits = dmuse.limits.model_copy(update={"queue_depth": 100})
     dmuse.admission.depth = 100
     async with running(dmuse, standin):
         mentions = []

@@ -57,7 +57,7 @@ class DiscordAdapter:
 
     @staticmethod
     def configured(settings: DiscordSettings) -> bool:
-        return bool(settings.token.strip())
+        return bool(settings.token.get_secret_value().strip())
 
     async def _setup(self, bot: commands.Bot) -> None:
         """After login, before the gateway: features, persistent buttons, outbound."""
@@ -79,7 +79,7 @@ class DiscordAdapter:
         with api_endpoint(self.settings):
             try:
                 async with self.bot:
-                    await self.bot.start(self.settings.token.strip())
+                    await self.bot.start(self.settings.token.get_secret_value().strip())
             finally:
                 if self.muse.outbounds.get(PLATFORM) is self.outbound:
                     del self.muse.outbounds[PLATFORM]

@@ -50,7 +50,7 @@ async def serve_socket(
     app: AsyncApp, settings: SlackSettings, on_connected: Callable[[], None]
 ) -> None:
     """Connect (reconnecting when Slack asks) and serve until cancelled."""
-    handler = AsyncSocketModeHandler(app, app_token=settings.app_token.strip())
+    handler = AsyncSocketModeHandler(app, app_token=settings.app_token.get_secret_value().strip())
     try:
         await handler.connect_async()
         log.info("slack: connected in Socket Mode")
