@@ -84,6 +84,20 @@ def test_secrets_come_from_env_and_win_over_the_file(tmp_path: Path) -> None:
     assert load_config(None, env=unrelated) == load_config(None, env={})
 
 
+def test_secrets_may_come_from_files(tmp_path: Path) -> None:
+    secret = tmp_path / "discord-token"
+    secret.write_text("from-a-file\n")
+    path = tmp_path / "c.toml"
+    path.write_text(f"[discord]\ntoken_file = '{secret}'\n")
+    assert load_config(path, env={}).discord.token.get_secret_value() == "from-a-file"
+    both = problems(tmp_path, f"[discord]\ntoken = 'abc'\ntoken_file = '{secret}'\n")
+    assert both == ["[discord] token_file is set and so is token (or DISCORD_TOKEN): keep one"]
+    missing = tmp_path / "nope"
+    found = problems(tmp_path, f"[slack]\nbot_token_file = '{missing}'\n")
+    [line] = found
+    assert line.startswith(f"[slack] bot_token_file = '{missing}': cannot read it (")
+
+
 def test_secret_values_never_appear_in_problems(tmp_path: Path) -> None:
     text = "[discord]\ntoken = ['hunter2-secret']\n[slack]\nsigning_secret = 42\n"
     found = problems(tmp_path, text)

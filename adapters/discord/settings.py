@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from adapters.common.settings import ApiUrl
+from adapters.common.settings import ApiUrl, read_secret_files
 
 __all__ = ["DISCORD_API_URL", "DiscordSettings"]
 
@@ -28,6 +28,9 @@ class DiscordSettings(BaseModel):
         SecretStr(""),
         description="bot token from the developer portal (Bot tab); empty = Discord is off",
         json_schema_extra={"env": "DISCORD_TOKEN"},
+    )
+    token_file: str = Field(
+        "", description="or: a file holding the token (e.g. a Docker or systemd secret)"
     )
     api_url: ApiUrl = Field(
         DISCORD_API_URL,
@@ -67,3 +70,10 @@ class DiscordSettings(BaseModel):
         description="ask for the privileged Message Content intent (enable it in the developer "
         "portal); without it Muse still answers mentions and DMs",
     )
+
+    @model_validator(mode="after")
+    def _read_token_file(self) -> Self:
+        problems = read_secret_files(self, "token")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self

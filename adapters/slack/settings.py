@@ -6,11 +6,12 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from adapters.common.settings import ApiUrl
+from adapters.common.settings import ApiUrl, read_secret_files
 
 __all__ = ["SLACK_API_URL", "SlackSettings"]
 
 SLACK_API_URL = "https://slack.com/api/"
+_SECRETS = ("bot_token", "app_token", "signing_secret")
 
 
 class SlackSettings(BaseModel):
@@ -24,16 +25,19 @@ class SlackSettings(BaseModel):
         "empty = Slack is off",
         json_schema_extra={"env": "SLACK_BOT_TOKEN"},
     )
+    bot_token_file: str = Field("", description="or: a file holding the bot token")
     app_token: SecretStr = Field(
         SecretStr(""),
         description="app-level token (xapp-…, scope connections:write); needed in socket mode",
         json_schema_extra={"env": "SLACK_APP_TOKEN"},
     )
+    app_token_file: str = Field("", description="or: a file holding the app-level token")
     signing_secret: SecretStr = Field(
         SecretStr(""),
         description="signing secret from Basic Information; needed in http mode",
         json_schema_extra={"env": "SLACK_SIGNING_SECRET"},
     )
+    signing_secret_file: str = Field("", description="or: a file holding the signing secret")
     mode: Literal["socket", "http"] = Field(
         "socket",
         description="socket: Muse connects out to Slack (no public URL needed); http: Slack "
@@ -80,8 +84,8 @@ class SlackSettings(BaseModel):
     @model_validator(mode="after")
     def _credentials_for_the_mode(self) -> Self:
         """The chosen mode's credentials are present when Slack is on at all."""
-        problems: list[str] = []
-        if self.bot_token.get_secret_value().strip():
+        problems = read_secret_files(self, *_SECRETS)
+        if not problems and self.bot_token.get_secret_value().strip():
             if self.mode == "socket" and not self.app_token.get_secret_value().strip():
                 problems.append(
                     "mode = 'socket' needs app_token (or SLACK_APP_TOKEN): an app-level "
