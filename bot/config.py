@@ -1,23 +1,50 @@
-"""Load, validate and document Muse's TOML config.
+"""Muse's TOML config: the typed `Config`, how it is loaded, and how problems are reported.
 
-Sections are the settings dataclasses; each field's `metadata` holds its doc and limits.
-Validation collects every problem (key, value, what is allowed) instead of stopping at
-the first, and `render_example()` writes config.example.toml from the same schema.
+Each section is a pydantic model defined next to what uses it: types, ranges, choices and
+docs are declared once on its fields, cross-field checks are its own model validators.
+
+`Config` is a pydantic-settings `BaseSettings` rather than a plain model fed by hand, so
+that where values come from is declared as settings sources with a precedence, and merged
+by pydantic-settings: first the secrets' environment variables (each secret field names
+its own, e.g. DISCORD_TOKEN), then the file, read by pydantic-settings' TOML source. The
+sources are built per load (`_build_sources`, pydantic-settings >= 2.13) because the path
+is the caller's, not the class's. No other environment variable and no .env file is read,
+so nothing set for another program changes Muse's config.
+
+A `ValidationError` becomes one line per problem naming the section and key, all at once
+(`[text] temperature = 9: must be a number from 0.0 to 5.0`), in a `ConfigError`; secret
+values are never shown. `render_example()` writes config.example.toml from the same models.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import json
 import os
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
-from bot.sections import SECTIONS
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from adapters.discord.settings import DiscordSettings
+from adapters.slack.settings import SlackSettings
+from bot.settings import MuseSettings
+from core.fair_use.settings import LimitSettings, ModerationRule, PolicySettings
+from core.image.options import ImageSettings
+from core.memory.settings import PrivacySettings
+from core.schedule.settings import ScheduleEntries, SchedulerSettings
+from core.text.settings import TextSettings
+
+__all__ = ["Config", "ConfigError", "describe", "load_config", "render_example"]
 
 
 class ConfigError(Exception):
@@ -27,198 +54,230 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"{source}: {p}" for p in problems))
 
 
-@dataclass
-class Config:
-    sections: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
+class Config(BaseSettings):
+    """The whole config: one attribute per section, in the order config.example.toml shows."""
 
-    def __getattr__(self, name: str) -> Any:
-        sections = self.__dict__.get("sections", {})
-        if name in sections:
-            return sections[name]
-        raise AttributeError(name)
+    # case_sensitive: [TEXT] is not [text]; hide_input_in_errors: a ValidationError printed
+    # anywhere never carries a token.
+    model_config = SettingsConfigDict(
+        extra="forbid", case_sensitive=True, hide_input_in_errors=True
+    )
 
+    muse: MuseSettings = Field(default_factory=MuseSettings)
+    text: TextSettings = Field(default_factory=TextSettings)
+    image: ImageSettings = Field(default_factory=ImageSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    moderation: list[ModerationRule] = Field(default_factory=list)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    schedules: ScheduleEntries = Field(default_factory=list)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
 
-def _describe(tp: Any, meta: Mapping[str, Any]) -> str:
-    """What is allowed, in words."""
-    if "choices" in meta:
-        return "one of " + ", ".join(repr(c) for c in meta["choices"])
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _describe(inner[0], meta) + " (or leave it out)"
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        return f"a list of {_describe(item, {}).removeprefix('a ').removeprefix('an ')}s"
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-    base = names.get(tp, getattr(tp, "__name__", str(tp)))
-    lo, hi = meta.get("min"), meta.get("max")
-    if lo is not None and hi is not None:
-        return f"{base} from {lo} to {hi}"
-    if lo is not None:
-        return f"{base} of at least {lo}"
-    if hi is not None:
-        return f"{base} of at most {hi}"
-    return base
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Config(...) in code: its arguments, then the secret variables; nothing else.
+        return init_settings, SecretsFromEnvironment(settings_cls)
 
-
-def _check(tp: Any, value: Any, meta: Mapping[str, Any]) -> tuple[bool, Any]:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _check(inner[0], value, meta)
-    if origin is list:
-        if not isinstance(value, list):
-            return False, value
-        (item,) = typing.get_args(tp)
-        checked = [_check(item, v, {}) for v in value]
-        return all(ok for ok, _ in checked), [v for _, v in checked]
-    if tp is bool:
-        ok = isinstance(value, bool)
-    elif tp is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif tp is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif tp is str:
-        ok = isinstance(value, str)
-    else:
-        return True, value
-    if ok and "choices" in meta:
-        ok = value in meta["choices"]
-    if ok and meta.get("min") is not None:
-        ok = value >= meta["min"]
-    if ok and meta.get("max") is not None:
-        ok = value <= meta["max"]
-    return ok, value
+    @property
+    def sections(self) -> dict[str, BaseModel | list[BaseModel]]:
+        """Every section by name, for code that treats them alike (secrets, platforms)."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
 
 
-def _shown(value: Any, meta: Mapping[str, Any]) -> str:
-    if meta.get("secret"):
-        return "<hidden>"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _sections(
+    settings_cls: type[BaseModel] = Config,
+) -> dict[str, tuple[type[BaseModel], bool]]:
+    """Section name -> (its model, whether the file holds a list of [[name]] tables)."""
+    found = {}
+    for name, field in settings_cls.model_fields.items():
+        is_list = get_origin(field.annotation) is list
+        model = get_args(field.annotation)[0] if is_list else field.annotation
+        found[name] = (model, is_list)
+    return found
 
 
-def build_section(
-    name: str, cls: type, raw: Mapping[str, Any], env: Mapping[str, str], problems: list[str]
-) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        f = fields.get(key)
-        if f is None:
-            known = ", ".join(fields)
-            problems.append(f"[{name}] {key}: unknown key; known keys are: {known}")
-            continue
-        ok, coerced = _check(hints[key], value, f.metadata)
-        if ok:
-            values[key] = coerced
-        else:
-            allowed = _describe(hints[key], f.metadata)
-            problems.append(f"[{name}] {key} = {_shown(value, f.metadata)}: must be {allowed}")
-    for f in fields.values():
-        var = f.metadata.get("env")
-        if var and env.get(var):
-            values[f.name] = env[var]
-    return cls(**values)
+@functools.cache
+def _properties(model: type[BaseModel]) -> dict[str, dict[str, Any]]:
+    """The fields' JSON schema: type, minimum/maximum, enum, description, env."""
+    return model.model_json_schema()["properties"]
+
+
+class SecretsFromEnvironment(PydanticBaseSettingsSource):
+    """The secret fields' own variables (`env` on the field), e.g. DISCORD_TOKEN."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        environ: Mapping[str, str] | None = None,
+        file: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(settings_cls)
+        self.environ = os.environ if environ is None else environ
+        self.file = file or {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the variables directly
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, dict[str, str]] = {}
+        for section, (model, is_list) in _sections(self.settings_cls).items():
+            # A section the file got wrong (`discord = 1`) stays wrong, and is reported.
+            if is_list or not isinstance(self.file.get(section, {}), dict):
+                continue
+            for key, prop in _properties(model).items():
+                if prop.get("env") and self.environ.get(prop["env"]):
+                    found.setdefault(section, {})[key] = self.environ[prop["env"]]
+        return found
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate `path` (None: all defaults). Raises ConfigError listing every problem."""
-    env = os.environ if env is None else env
-    raw: dict[str, Any] = {}
     source = str(path) if path else "config"
+    sources: list[PydanticBaseSettingsSource] = []
+    raw: dict[str, Any] = {}
     if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError([f"file not found: {path}"], source)
         try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError([f"file not found: {path}"], source) from None
+            toml = TomlConfigSettingsSource(Config, toml_file=Path(path))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"not valid TOML: {exc}"], source) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError([f"cannot read the file: {exc}"], source) from None
-    problems: list[str] = []
-    sections: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in SECTIONS:
-            problems.append(f"[{key}]: unknown section; known sections are: {', '.join(SECTIONS)}")
-        elif not isinstance(value, dict) and not SECTIONS[key].is_list:
-            problems.append(f"{key}: must be a [{key}] table")
-    for name, spec in SECTIONS.items():
-        value = raw.get(name, [] if spec.is_list else {})
-        if spec.is_list:
-            if not isinstance(value, list):
-                problems.append(f"{name}: must be a list of [[{name}]] tables")
-                value = []
-            sections[name] = [
-                build_section(f"{name}[{i}]", spec.cls, item, env, problems)
-                if isinstance(item, dict)
-                else problems.append(f"[[{name}]] entry {i}: must be a table")
-                for i, item in enumerate(value)
-            ]
-        elif isinstance(value, dict):
-            sections[name] = build_section(name, spec.cls, value, env, problems)
-    for name, spec in SECTIONS.items():
-        if spec.validate is not None and name in sections and not problems:
-            problems.extend(spec.validate(sections[name]))
-    if problems:
-        raise ConfigError(problems, source)
-    return Config(sections, Path(path) if path else None)
+        raw, sources = toml.toml_data, [toml]
+    # The environment's secrets win over the file's (a token is often kept out of files).
+    sources.insert(0, SecretsFromEnvironment(Config, env, raw))
+    try:
+        return Config(_build_sources=(tuple(sources), {}))
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, raw), source) from None
+
+
+def _problems(exc: ValidationError, raw: Mapping[str, Any]) -> list[str]:
+    """One line per problem, from the errors and what the file said; a list's bad items
+    (`admins = [1, 2]`) are one problem of the field."""
+    lines: dict[tuple[Any, ...], None] = {}
+    for error in exc.errors(include_url=False):
+        section = _sections().get(str(error["loc"][0]))
+        depth = 3 if section and section[1] else 2  # [[name]] entries have an index
+        lines.update({(error["loc"][:depth], line): None for line in _lines(error, raw)})
+    return [line for _, line in lines]
+
+
+def _lines(error: Any, raw: Mapping[str, Any]) -> list[str]:
+    loc, kind = list(error["loc"]), error["type"]
+    # A validator's own words ("must start with /"); else the field's type says what is allowed.
+    message = str(error["ctx"]["error"]) if kind == "value_error" else None
+    sections = _sections()
+    name = str(loc.pop(0))
+    if name not in sections:
+        return [f"[{name}]: unknown section; known sections are: {', '.join(sections)}"]
+    model, is_list = sections[name]
+    table = raw.get(name)
+    if is_list:
+        if not loc:
+            if message is None:
+                return [f"{name}: must be a list of [[{name}]] tables"]
+            return [f"[[{name}]] {line}" for line in message.splitlines()]
+        index = loc.pop(0)
+        table = _item(table, index)
+        if not loc:
+            if message is None:
+                return [f"[[{name}]] entry {index}: must be a table"]
+            label = _item(table, getattr(model, "label_key", "")) or f"entry {index}"
+            return [f"[[{name}]] {label}: {line}" for line in message.splitlines()]
+        where = f"[{name}[{index}]]"
+    else:
+        if not loc:
+            if message is None:
+                return [f"{name}: must be a [{name}] table"]
+            return [f"[{name}] {line}" for line in message.splitlines()]
+        where = f"[{name}]"
+    key = str(loc[0])
+    if kind == "extra_forbidden":
+        return [f"{where} {key}: unknown key; known keys are: {', '.join(model.model_fields)}"]
+    prop = _properties(model)[key]
+    shown = "<hidden>" if prop.get("writeOnly") else _shown(_item(table, key))
+    return [f"{where} {key} = {shown}: {message or 'must be ' + describe(prop)}"]
+
+
+def _item(container: Any, key: Any) -> Any:
+    try:
+        return container[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_TYPES = {"string": "a string", "integer": "an integer", "number": "a number"}
+
+
+def describe(prop: Mapping[str, Any]) -> str:
+    """What a field allows, in words, from its JSON schema."""
+    if "enum" in prop:
+        return "one of " + ", ".join(repr(choice) for choice in prop["enum"])
+    if prop.get("type") == "array":
+        item = describe(prop["items"]).removeprefix("a ").removeprefix("an ")
+        return f"a list of {item}s"
+    if prop.get("type") == "boolean":
+        return "true or false"
+    text = _TYPES.get(prop.get("type", ""), "a value")
+    low, high = prop.get("minimum"), prop.get("maximum")
+    if low is not None and high is not None:
+        text += f" from {low} to {high}"
+    elif low is not None:
+        text += f" of at least {low}"
+    elif high is not None:
+        text += f" of at most {high}"
+    if "multipleOf" in prop:
+        text += f", a multiple of {prop['multipleOf']}"
+    return text
 
 
 def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return repr(value)
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return json.dumps(value, ensure_ascii=False)  # JSON scalars and lists are TOML too
 
 
-def _render_fields(cls: type, prefix: str = "") -> list[str]:
-    hints = typing.get_type_hints(cls)
+def _render_fields(model: type[BaseModel], prefix: str) -> list[str]:
     lines = []
-    instance = (
-        cls()
-        if all(
-            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-            for f in dataclasses.fields(cls)
-        )
-        else None
-    )
-    for f in dataclasses.fields(cls):
-        meta = f.metadata
-        doc = meta.get("doc", "")
-        lines.append(f"{prefix}# {doc} ({_describe(hints[f.name], meta)})")
-        if meta.get("env"):
-            lines.append(f"{prefix}# May come from the environment variable {meta['env']}.")
-        if instance is not None:
-            value = getattr(instance, f.name)
-            line = f"{f.name} = {_toml_value(value)}"
-            lines.append(f"{prefix}{line}" if value is not None else f"{prefix}# {f.name} =")
-        else:
-            lines.append(f"{prefix}# {f.name} = (required)")
+    for key, prop in _properties(model).items():
+        lines.append(f"{prefix}# {prop.get('description', '')} ({describe(prop)})")
+        if prop.get("env"):
+            lines.append(f"{prefix}# May come from the environment variable {prop['env']}.")
+        default = model.model_fields[key].get_default(call_default_factory=True)
+        lines.append(f"{prefix}{key} = {_toml_value(default)}")
     return lines
 
 
 def render_example() -> str:
+    """config.example.toml: every section and key, its doc, default and allowed values."""
     out = [
         "# Muse configuration. Every key is shown with its default; delete what you do not change.",
         "# Validate with: muse check-config PATH",
         "",
     ]
-    for name, spec in SECTIONS.items():
-        doc = (spec.cls.__doc__ or "").strip().splitlines()[0]
-        out.append(f"# {doc}")
-        if spec.is_list:
+    for name, (model, is_list) in _sections().items():
+        out.append(f"# {(model.__doc__ or '').strip().splitlines()[0]}")
+        if is_list:  # none by default: the entry is shown commented out
             out.append(f"# [[{name}]]")
-            out.extend(_render_fields(spec.cls, prefix="# "))
+            out.extend(_render_fields(model, prefix="# "))
         else:
             out.append(f"[{name}]")
-            out.extend(_render_fields(spec.cls))
+            out.extend(_render_fields(model, prefix=""))
         out.append("")
     return "\n".join(out)

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
-from typing import Any
+from collections.abc import Mapping
+
+from pydantic import BaseModel, SecretStr
+
+__all__ = ["HIDDEN", "RedactSecrets", "collect_secrets", "install"]
 
 # Slack token shapes, in case one arrives from somewhere other than the config.
 _SLACK_TOKEN = re.compile(r"\bxox[abeprs]-[A-Za-z0-9-]{8,}|\bxapp-[A-Za-z0-9-]{8,}")
 HIDDEN = "<hidden>"
 
 
-def collect_secrets(sections: dict[str, Any]) -> set[str]:
-    """Values of every config field marked `secret` (tokens read from env included)."""
+def collect_secrets(sections: Mapping[str, BaseModel | list[BaseModel]]) -> set[str]:
+    """Values of every SecretStr field in the sections (tokens read from env included)."""
     found = set()
     for section in sections.values():
         for item in section if isinstance(section, list) else [section]:
-            if not dataclasses.is_dataclass(item):
-                continue
-            for f in dataclasses.fields(item):
-                value = getattr(item, f.name)
-                if f.metadata.get("secret") and isinstance(value, str) and len(value) >= 6:
-                    found.add(value)
+            for name in type(item).model_fields:
+                value = getattr(item, name)
+                if isinstance(value, SecretStr) and len(value.get_secret_value()) >= 6:
+                    found.add(value.get_secret_value())
     return found
 
 

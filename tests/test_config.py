@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot.config import ConfigError, load_config, render_example
 
@@ -56,6 +57,54 @@ def test_each_invalid_value_has_its_message(tmp_path: Path, text: str, expected:
 def test_every_problem_reported_at_once(tmp_path: Path) -> None:
     found = problems(tmp_path, "[text]\ntemperature = -1\ntop_p = 2\nfoo = 1\n")
     assert len(found) == 3
+
+
+def test_cross_field_problems_name_the_entry(tmp_path: Path) -> None:
+    found = problems(tmp_path, "[slack]\nbot_token = 'xoxb-1'\nmode = 'http'\nhttp_path = 'x'\n")
+    assert found == ["[slack] http_path = 'x': must start with /"]  # fields first, then:
+    found = problems(tmp_path, "[slack]\nbot_token = 'xoxb-1'\nmode = 'http'\n")
+    assert found == ["[slack] mode = 'http' needs signing_secret (or SLACK_SIGNING_SECRET)"]
+    found = problems(tmp_path, "[[schedules]]\nname = 'x'\n[[schedules]]\nname = 'x'\n")
+    assert found == ["[[schedules]] x: needs a channel", "[[schedules]] x: needs a channel"]
+    assert problems(tmp_path, "schedules = [1]\n") == ["[[schedules]] entry 0: must be a table"]
+
+
+def test_secrets_come_from_env_and_win_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[discord]\ntoken = 'from-the-file'\n")
+    env = {"DISCORD_TOKEN": "from-env", "SLACK_BOT_TOKEN": "xoxb-2", "SLACK_APP_TOKEN": "xapp-2"}
+    config = load_config(path, env=env)
+    assert isinstance(config.discord.token, SecretStr)
+    assert config.discord.token.get_secret_value() == "from-env"
+    assert config.slack.bot_token.get_secret_value() == "xoxb-2"
+    assert "from-env" not in repr(config) and "from-the-file" not in repr(config)
+    assert load_config(path, env={}).discord.token.get_secret_value() == "from-the-file"
+    # Only the secrets' own variables are read: no other key can come from the environment.
+    unrelated = {"TEXT": '{"model": "x"}', "MUSE_DB": "x", "discord": '{"api_url": "x"}'}
+    assert load_config(None, env=unrelated) == load_config(None, env={})
+
+
+def test_secrets_may_come_from_files(tmp_path: Path) -> None:
+    secret = tmp_path / "discord-token"
+    secret.write_text("from-a-file\n")
+    path = tmp_path / "c.toml"
+    path.write_text(f"[discord]\ntoken_file = '{secret}'\n")
+    assert load_config(path, env={}).discord.token.get_secret_value() == "from-a-file"
+    both = problems(tmp_path, f"[discord]\ntoken = 'abc'\ntoken_file = '{secret}'\n")
+    assert both == ["[discord] token_file is set and so is token (or DISCORD_TOKEN): keep one"]
+    missing = tmp_path / "nope"
+    found = problems(tmp_path, f"[slack]\nbot_token_file = '{missing}'\n")
+    [line] = found
+    assert line.startswith(f"[slack] bot_token_file = '{missing}': cannot read it (")
+
+
+def test_secret_values_never_appear_in_problems(tmp_path: Path) -> None:
+    text = "[discord]\ntoken = ['hunter2-secret']\n[slack]\nsigning_secret = 42\n"
+    found = problems(tmp_path, text)
+    assert found == [
+        "[discord] token = <hidden>: must be a string",
+        "[slack] signing_secret = <hidden>: must be a string",
+    ]
 
 
 def test_missing_file(tmp_path: Path) -> None:

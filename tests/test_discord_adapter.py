@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import threading
 import time
@@ -28,6 +27,7 @@ from adapters.discord.store import options_from_json, options_json
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
+from core.fair_use.policy import Policy
 from core.fair_use.settings import PolicySettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings, ImagineOptions, validate_imagine
@@ -250,24 +250,29 @@ async def test_status_message_becomes_the_answer(dmuse: Muse, standin: DiscordSt
 
 
 async def test_allowed_places_and_guild_command_sync(dmuse: Muse, standin: DiscordStandin) -> None:
-    # The core's allow-list ([policy] allowed_channels): a thread counts as its channel.
-    dmuse.policy.settings = PolicySettings(allowed_channels=[f"discord:{ART_CHANNEL_ID}"])
-    async with running(
-        dmuse,
-        standin,
-        sync_commands="guild",
-        allowed_guilds=[str(GUILD_ID)],
-    ):
+    # Channels are the core's [policy] allowed_channels; a thread counts as its channel.
+    dmuse.policy = Policy(PolicySettings(allowed_channels=[f"discord:{ART_CHANNEL_ID}"]))
+    async with running(dmuse, standin, sync_commands="guild", allowed_guilds=[str(GUILD_ID)]):
         await standin.wait_for_call("PUT", rf"/applications/\d+/guilds/{GUILD_ID}/commands")
         assert None not in standin.synced_commands  # nothing published globally
         await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} over here")
         await standin.send_user_message(THREAD_ID, f"{MENTION} in a thread of #art")
         await answered(dmuse, f"discord:{GUILD_ID}:{ART_CHANNEL_ID}:{THREAD_ID}")
         assert not standin.bot_messages(GENERAL_CHANNEL_ID)
+
+
+async def test_servers_outside_allowed_guilds_are_refused(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(dmuse, standin, allowed_guilds=[str(GUILD_ID + 1)]):
+        await synced(standin)
+        await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} anyone?")
         record = await standin.slash("forget")
         await standin.wait_for_call("POST", rf"/interactions/{record.id}/[^/]+/callback")
         assert record.response_data is not None and record.response_data["flags"] == 64
         assert record.response_data["content"] == "Muse is not enabled in this channel."
+        # The mention went unanswered: the refusal above is all Muse said there.
+        assert bot_contents(standin, GENERAL_CHANNEL_ID) == [record.response_data["content"]]
 
 
 async def test_rate_limited_post_and_edit_still_deliver_everything(
@@ -437,7 +442,7 @@ async def test_reactions_become_feedback_and_cross_cancels(
 
         # ❌ on your own message cancels what you asked for.
         dmuse.text_engine.eos_ids = set()
-        dmuse.text_settings = dataclasses.replace(dmuse.text_settings, max_new_tokens=100_000)
+        dmuse.text_settings = dmuse.text_settings.model_copy(update={"max_new_tokens": 100_000})
         ask = await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} talk forever")
         await eventually(lambda: _true(dmuse.text_engine.running > 0))
         await standin.react(int(ask["id"]), NORMAL_USER_ID, "❌")
@@ -657,7 +662,7 @@ async def test_schedule_added_by_slash_command_posts_once_into_the_channel(
 async def test_flood_of_500_mentions_each_answered_or_told_busy(
     dmuse: Muse, standin: DiscordStandin
 ) -> None:
-    dmuse.limits = dataclasses.replace(dmuse.limits, queue_depth=100)
+    dmuse.limits = dmuse.limits.model_copy(update={"queue_depth": 100})
     dmuse.admission.depth = 100
     async with running(dmuse, standin):
         mentions = []

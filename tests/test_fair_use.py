@@ -15,7 +15,7 @@ from tests.helpers import RecordingReply, msg
 
 
 def with_limits(muse: Muse, **changes: object) -> Muse:
-    limits = dataclasses.replace(LimitSettings(), **changes)  # type: ignore[arg-type]
+    limits = LimitSettings.model_validate(changes)
     core = Muse(
         memory=muse.memory,
         text_engine=muse.text_engine,
@@ -71,7 +71,7 @@ def test_until_reset_text() -> None:
 async def test_full_queue_answers_busy_at_once(muse: Muse) -> None:
     m = with_limits(muse, queue_depth=2, requests_per_minute=0)
     m.text_engine.eos_ids = set()
-    m.text_settings = dataclasses.replace(m.text_settings, max_new_tokens=30)
+    m.text_settings = m.text_settings.model_copy(update={"max_new_tokens": 30})
     replies = [RecordingReply() for _ in range(5)]
     await asyncio.gather(
         *(m.handle_message(msg("hi", author=f"u{i}"), r) for i, r in enumerate(replies))
@@ -100,7 +100,7 @@ async def test_place_in_line_is_reported(muse: Muse) -> None:
 async def test_cancel_stops_a_running_reply(muse: Muse) -> None:
     m = with_limits(muse, requests_per_minute=0)
     m.text_engine.eos_ids = set()
-    m.text_settings = dataclasses.replace(m.text_settings, max_new_tokens=5000)
+    m.text_settings = m.text_settings.model_copy(update={"max_new_tokens": 5000})
     reply = RecordingReply()
     task = asyncio.create_task(m.handle_message(msg("write a lot", author="ann"), reply))
     for _ in range(3000):  # until the reply is being generated
@@ -125,7 +125,7 @@ async def test_cancel_stops_a_running_reply(muse: Muse) -> None:
 
 @pytest.mark.parametrize("bad", [["vip=3"], ["discord:1=lots"]])
 def test_role_multiplier_format_checked(bad: list[str]) -> None:
-    from core.fair_use.quotas import parse_role_multipliers
+    from core.fair_use.settings import parse_role_multipliers
 
     with pytest.raises(ValueError, match="platform:role=factor"):
         parse_role_multipliers(bad)

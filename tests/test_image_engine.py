@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 from pathlib import Path
 from typing import Any
@@ -126,7 +125,7 @@ async def test_different_shapes_are_not_mixed(image_engine: ImageEngine) -> None
 
 
 async def test_max_batch_images_splits_large_bursts(image_settings: ImageSettings) -> None:
-    settings = dataclasses.replace(image_settings, max_batch_images=3)
+    settings = image_settings.model_copy(update={"max_batch_images": 3})
     engine = ImageEngine(settings, DeviceArbiter())
     await engine.load()
     pipe = engine.pipe = CountingPipe(engine.pipe)
@@ -181,7 +180,7 @@ async def test_partly_blocked_batch(image_engine: ImageEngine) -> None:
 
 
 async def test_safety_checker_can_be_turned_off(image_settings: ImageSettings) -> None:
-    settings = dataclasses.replace(image_settings, safety_checker=False)
+    settings = image_settings.model_copy(update={"safety_checker": False})
     engine = ImageEngine(settings, DeviceArbiter())
     await engine.load()
     assert engine.pipe.safety_checker is None and not engine.has_safety_checker

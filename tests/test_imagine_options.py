@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from bot.config import build_section
+from bot.config import ConfigError, load_config
 from core.errors import OptionError
 from core.image.options import (
     MAX_SEED,
@@ -14,7 +16,6 @@ from core.image.options import (
     ImagineOptions,
     parse_imagine_args,
     parse_size,
-    validate_image_settings,
     validate_imagine,
 )
 
@@ -49,7 +50,9 @@ def test_the_issue_example_parses() -> None:
 
 
 def test_defaults_come_from_settings_and_a_seed_is_chosen() -> None:
-    settings = dataclasses.replace(SETTINGS, steps=3, width=256, height=128, guidance=1.5, count=2)
+    settings = SETTINGS.model_copy(
+        update={"steps": 3, "width": 256, "height": 128, "guidance": 1.5, "count": 2}
+    )
     o = parse_imagine_args("a cat", settings)
     assert (o.steps, o.width, o.height, o.guidance, o.count, o.negative) == (
         3,
@@ -133,7 +136,7 @@ def test_missing_value(option: str) -> None:
 
 
 def test_settings_maxima_are_what_limits() -> None:
-    roomy = dataclasses.replace(SETTINGS, max_steps=100, max_count=16, max_width=2048)
+    roomy = SETTINGS.model_copy(update={"max_steps": 100, "max_count": 16, "max_width": 2048})
     o = parse_imagine_args("a --steps 100 --count 16 --width 2048", roomy)
     assert (o.steps, o.count, o.width) == (100, 16, 2048)
     assert "from 1 to 8" in error("a --steps 100")
@@ -150,32 +153,36 @@ def test_validate_fills_defaults_for_typed_adapters() -> None:
     assert parse_size("640×480") == (640, 480)
 
 
-def test_settings_rules_live_in_metadata_for_the_config_loader() -> None:
-    for f in dataclasses.fields(ImageSettings):
-        assert f.metadata.get("doc"), f.name
-    problems: list[str] = []
-    build_section(
-        "image",
-        ImageSettings,
-        {"max_steps": 0, "dtype": "int8", "max_width": 100_000, "safety_checker": "yes"},
-        {},
-        problems,
-    )
+def test_settings_rules_live_on_the_fields_for_the_config_loader(tmp_path: Path) -> None:
+    for name, field in ImageSettings.model_fields.items():
+        assert field.description, name
+    bad = "max_steps = 0\ndtype = 'int8'\nmax_width = 100_000\nsafety_checker = 'yes'\n"
+    problems = image_problems(tmp_path, bad)
     assert len(problems) == 4
     assert any(p.startswith("[image] max_steps = 0: must be an integer from 1") for p in problems)
     assert any("dtype" in p and "'float16'" in p for p in problems)
-    problems = []
-    ok = build_section("image", ImageSettings, {"max_steps": 4, "steps": 2}, {}, problems)
-    assert problems == [] and (ok.steps, ok.max_steps) == (2, 4)
+    ok = ImageSettings.model_validate({"max_steps": 4, "steps": 2})
+    assert (ok.steps, ok.max_steps) == (2, 4)
 
 
-def test_cross_field_settings_checks() -> None:
-    assert validate_image_settings(ImageSettings()) == []
-    bad = ImageSettings(steps=9, max_steps=4, width=500, count=5, max_count=4)
-    problems = validate_image_settings(bad)
+def test_cross_field_settings_checks(tmp_path: Path) -> None:
+    ImageSettings()  # the defaults pass
+    problems = image_problems(tmp_path, "steps = 9\nmax_steps = 4\ncount = 5\nmax_count = 4\n")
     assert "[image] steps = 9: must not exceed max_steps = 4" in problems
     assert "[image] count = 5: must not exceed max_count = 4" in problems
-    assert "[image] width = 500: must be a multiple of 8" in problems
+    assert image_problems(tmp_path, "width = 500\n") == [
+        "[image] width = 500: must be an integer of at least 64, a multiple of 8"
+    ]
+    with pytest.raises(ValidationError, match="must not exceed max_steps"):
+        ImageSettings(steps=9, max_steps=4)
+
+
+def image_problems(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "c.toml"
+    path.write_text("[image]\n" + text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    return err.value.problems
 
 
 # -- typed options (Discord's app command) and the buttons under pictures ---------------------
@@ -209,9 +216,9 @@ def test_reroll_and_variations_keep_the_request_but_the_seeds() -> None:
     assert dataclasses.replace(again, seed=seeded.seed) == seeded
     more = variations(dataclasses.replace(seeded, seed=MAX_SEED - 1), SETTINGS)
     assert (more.seed, more.count, more.prompt, more.steps) == (0, VARIATIONS, "a boat", 3)
-    one = variations(ImagineOptions("a boat", seed=7), dataclasses.replace(SETTINGS, count=3))
+    one = variations(ImagineOptions("a boat", seed=7), SETTINGS.model_copy(update={"count": 3}))
     assert one.seed == 10  # after the default count shown
-    assert variations(seeded, dataclasses.replace(SETTINGS, max_count=2)).count == 2
+    assert variations(seeded, SETTINGS.model_copy(update={"max_count": 2})).count == 2
 
 
 def test_pictures_may_be_deleted_by_their_requester_or_an_admin() -> None:

@@ -119,9 +119,8 @@ def test_any_config_value_is_accepted_or_clearly_refused(
 @pytest.mark.slow
 async def test_flood_of_500_mentions(muse: Muse) -> None:
     """Every mention is answered or told busy; every accepted message stored once."""
-    import dataclasses
 
-    muse.limits = dataclasses.replace(muse.limits, queue_depth=100, requests_per_minute=0)
+    muse.limits = muse.limits.model_copy(update={"queue_depth": 100, "requests_per_minute": 0})
     muse.admission.depth = 100
     replies = [RecordingReply() for _ in range(500)]
     msgs = [

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from bot.config import ConfigError, load_config
 from core.chat.service import Muse
-from core.fair_use.moderation import REDACTED, Moderator, validate_rules
+from core.fair_use.moderation import REDACTED, Moderator
 from core.fair_use.settings import ModerationRule
 from tests.helpers import RecordingReply, msg
 
@@ -49,8 +52,17 @@ async def test_refusal_in_chat_logs_rule_id_not_text(muse: Muse, caplog) -> None
     assert await muse.memory.recent(msg("").session_id) == []
 
 
-def test_bad_rules_are_config_errors() -> None:
-    problems = validate_rules([ModerationRule(id="x", regex="(unclosed"), ModerationRule()])
-    assert any("regex '(unclosed' is invalid" in p for p in problems)
-    assert any("needs an id" in p for p in problems)
-    assert any("needs words or a regex" in p for p in problems)
+def test_bad_rules_are_config_errors(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[[moderation]]\nid = 'x'\nregex = '(unclosed'\n[[moderation]]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [
+        "[[moderation]] x: regex '(unclosed' is invalid: "
+        "missing ), unterminated subpattern at position 0",
+        "[[moderation]] entry 1: needs an id (it is what the logs show)",
+        "[[moderation]] entry 1: needs words or a regex",
+    ]
+    # The pattern Muse compiles is the one checked: a flag inside it is refused too.
+    with pytest.raises(ValidationError, match="global flags not at the start"):
+        ModerationRule(id="y", regex="(?i)casino")

@@ -8,10 +8,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, SecretStr
 
 from bot.privacy import prune_old
 from bot.secrets import RedactSecrets, collect_secrets
@@ -64,9 +64,8 @@ async def test_retention_prunes_old_messages(tmp_path: Path) -> None:
     await mem.close()
 
 
-@dataclass
-class FakeSection:
-    token: str = field(default="", metadata={"secret": True})
+class FakeSection(BaseModel):
+    token: SecretStr = SecretStr("")
     name: str = "public"
 
 

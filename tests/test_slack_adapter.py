@@ -17,13 +17,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import ValidationError
 
 from adapters.common.threads import ThreadStore
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.listeners.imagine import DRAWING, IMAGES_OFF
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.reply import SlackReply, Where, render
-from adapters.slack.settings import SlackSettings, validate_slack_settings
+from adapters.slack.settings import SlackSettings
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
@@ -147,8 +148,7 @@ async def running(muse: Muse, slack: SlackApiStandin, **changes: Any) -> AsyncIt
         "update_interval_seconds": 0.02,
         **changes,
     }
-    settings = SlackSettings(**values)
-    assert validate_slack_settings(settings) == []
+    settings = SlackSettings(**values)  # validated: http mode has its signing secret
     adapter = SlackAdapter(muse, settings)
     task = asyncio.create_task(adapter.run())
     try:
@@ -605,7 +605,6 @@ async def test_socket_mode_serves_the_same_listeners(smuse: Muse, slack: SlackAp
         api_url=slack.api_url,
         update_interval_seconds=0.02,
     )
-    assert validate_slack_settings(settings) == []
     adapter = SlackAdapter(smuse, settings)
     task = asyncio.create_task(adapter.run())
     try:
@@ -638,16 +637,17 @@ async def test_socket_mode_serves_the_same_listeners(smuse: Muse, slack: SlackAp
 
 
 def test_settings_need_the_modes_credentials() -> None:
-    assert SlackAdapter.configured(SlackSettings(bot_token=" xoxb-1 "))
-    assert not SlackAdapter.configured(SlackSettings())
-    assert validate_slack_settings(SlackSettings()) == []  # Slack off: nothing needed
-    socket = validate_slack_settings(SlackSettings(bot_token="xoxb-1"))
-    assert any("app_token" in p for p in socket)
-    http = validate_slack_settings(SlackSettings(bot_token="xoxb-1", mode="http"))
-    assert any("signing_secret" in p for p in http)
-    assert validate_slack_settings(SlackSettings(api_url="slack.com", http_path="events")) == [
-        "[slack] api_url = 'slack.com': must start with https://",
-        "[slack] http_path = 'events': must start with /",
+    assert SlackAdapter.configured(SlackSettings(bot_token=" xoxb-1 ", app_token="xapp-1"))
+    assert not SlackAdapter.configured(SlackSettings())  # Slack off: nothing needed
+    with pytest.raises(ValidationError, match="needs app_token"):
+        SlackSettings(bot_token="xoxb-1")
+    with pytest.raises(ValidationError, match="needs signing_secret"):
+        SlackSettings(bot_token="xoxb-1", mode="http")
+    with pytest.raises(ValidationError) as err:
+        SlackSettings(api_url="slack.com", http_path="events")
+    assert [(e["loc"], e["msg"]) for e in err.value.errors()] == [
+        (("http_path",), "Value error, must start with /"),
+        (("api_url",), "Value error, must start with https://"),
     ]
 
 

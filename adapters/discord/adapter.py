@@ -66,7 +66,7 @@ class DiscordAdapter:
 
     @staticmethod
     def configured(settings: DiscordSettings) -> bool:
-        return bool(settings.token.strip())
+        return bool(settings.token.get_secret_value().strip())
 
     async def _setup(self, bot: commands.Bot) -> None:
         """After login, before the gateway: features, persistent buttons, outbound."""
@@ -97,7 +97,7 @@ class DiscordAdapter:
         with api_endpoint(self.settings):
             try:
                 async with self.bot:
-                    await self.bot.start(self.settings.token.strip())
+                    await self.bot.start(self.settings.token.get_secret_value().strip())
             except discord.LoginFailure as exc:
                 cause = "Discord rejected the token (401 Unauthorized)"
                 raise PlatformFatal(PLATFORM, cause, FIX_TOKEN) from exc

@@ -40,7 +40,7 @@ RATE_LIMIT_RETRIES = 3  # slack_sdk waits out Retry-After between them
 def build_client(settings: SlackSettings) -> AsyncWebClient:
     base_url = settings.api_url if settings.api_url.endswith("/") else settings.api_url + "/"
     return AsyncWebClient(
-        token=settings.bot_token.strip(),
+        token=settings.bot_token.get_secret_value().strip(),
         base_url=base_url,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
@@ -107,7 +107,7 @@ class SlackAdapter:
         # (process_before_response=False); the listeners hand their work to tasks.
         self.app = AsyncApp(
             client=self.client,
-            signing_secret=settings.signing_secret.strip(),
+            signing_secret=settings.signing_secret.get_secret_value().strip(),
             process_before_response=False,
         )
         self.context = SlackContext(
@@ -126,7 +126,7 @@ class SlackAdapter:
 
     @staticmethod
     def configured(settings: SlackSettings) -> bool:
-        return bool(settings.bot_token.strip())
+        return bool(settings.bot_token.get_secret_value().strip())
 
     def _register(self) -> None:
         """Listeners are added at start-up, when the core's optional commands (images,

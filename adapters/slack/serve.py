@@ -64,7 +64,7 @@ async def serve_http(
 ) -> None:
     """Serve until cancelled; `on_listening` gets the URL actually bound (port 0 = any)."""
 
-    verifier = SignatureVerifier(settings.signing_secret.strip())
+    verifier = SignatureVerifier(settings.signing_secret.get_secret_value().strip())
 
     async def events(request: web.Request) -> web.Response:
         body = await request.read()  # aiohttp refuses bodies over client_max_size (413)
@@ -101,7 +101,7 @@ async def serve_socket(
     app: AsyncApp, settings: SlackSettings, on_connected: Callable[[], None]
 ) -> None:
     """Connect (reconnecting when Slack asks) and serve until cancelled."""
-    handler = AsyncSocketModeHandler(app, app_token=settings.app_token.strip())
+    handler = AsyncSocketModeHandler(app, app_token=settings.app_token.get_secret_value().strip())
     try:
         await handler.connect_async()
         log.info("slack: connected in Socket Mode")

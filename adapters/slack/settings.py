@@ -2,104 +2,97 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from adapters.common.settings import ApiUrl, read_secret_files
+
+__all__ = ["SLACK_API_URL", "SlackSettings"]
 
 SLACK_API_URL = "https://slack.com/api/"
-MODES = ["socket", "http"]
+_SECRETS = ("bot_token", "app_token", "signing_secret")
 
 
-@dataclass
-class SlackSettings:
+class SlackSettings(BaseModel):
     """[slack] — the Slack app (admins are set in [policy] as "slack:<user id>")."""
 
-    bot_token: str = field(
-        default="",
-        metadata={
-            "doc": "bot token (xoxb-…) from the app's OAuth & Permissions page; "
-            "empty = Slack is off",
-            "env": "SLACK_BOT_TOKEN",
-            "secret": True,
-        },
+    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
+
+    bot_token: SecretStr = Field(
+        SecretStr(""),
+        description="bot token (xoxb-…) from the app's OAuth & Permissions page; "
+        "empty = Slack is off",
+        json_schema_extra={"env": "SLACK_BOT_TOKEN"},
     )
-    app_token: str = field(
-        default="",
-        metadata={
-            "doc": "app-level token (xapp-…, scope connections:write); needed in socket mode",
-            "env": "SLACK_APP_TOKEN",
-            "secret": True,
-        },
+    bot_token_file: str = Field("", description="or: a file holding the bot token")
+    app_token: SecretStr = Field(
+        SecretStr(""),
+        description="app-level token (xapp-…, scope connections:write); needed in socket mode",
+        json_schema_extra={"env": "SLACK_APP_TOKEN"},
     )
-    signing_secret: str = field(
-        default="",
-        metadata={
-            "doc": "signing secret from Basic Information; needed in http mode",
-            "env": "SLACK_SIGNING_SECRET",
-            "secret": True,
-        },
+    app_token_file: str = Field("", description="or: a file holding the app-level token")
+    signing_secret: SecretStr = Field(
+        SecretStr(""),
+        description="signing secret from Basic Information; needed in http mode",
+        json_schema_extra={"env": "SLACK_SIGNING_SECRET"},
     )
-    mode: str = field(
-        default="socket",
-        metadata={
-            "doc": "socket: Muse connects out to Slack (no public URL needed); http: Slack "
-            "posts events to Muse's own web server",
-            "choices": MODES,
-        },
+    signing_secret_file: str = Field("", description="or: a file holding the signing secret")
+    mode: Literal["socket", "http"] = Field(
+        "socket",
+        description="socket: Muse connects out to Slack (no public URL needed); http: Slack "
+        "posts events to Muse's own web server",
     )
-    http_host: str = field(
-        default="0.0.0.0", metadata={"doc": "http mode: address the web server listens on"}
+    http_host: str = Field("0.0.0.0", description="http mode: address the web server listens on")
+    http_port: int = Field(3000, ge=0, le=65535, description="http mode: port (0 = any free port)")
+    http_path: str = Field(
+        "/slack/events",
+        description="http mode: path for events, slash commands and interactivity",
     )
-    http_port: int = field(
-        default=3000,
-        metadata={"doc": "http mode: port (0 = any free port)", "min": 0, "max": 65535},
+    api_url: ApiUrl = Field(
+        SLACK_API_URL,
+        description="Web API base (ends with /); point it at a proxy or a local stand-in",
     )
-    http_path: str = field(
-        default="/slack/events",
-        metadata={"doc": "http mode: path for events, slash commands and interactivity"},
+    respond_to_dms: bool = Field(
+        True, description="answer direct messages (every DM is addressed to Muse)"
     )
-    api_url: str = field(
-        default=SLACK_API_URL,
-        metadata={"doc": "Web API base (ends with /); point it at a proxy or a local stand-in"},
+    respond_to_bots: bool = Field(
+        False, description="answer other bots' messages (Muse never answers itself)"
     )
-    respond_to_dms: bool = field(
-        default=True, metadata={"doc": "answer direct messages (every DM is addressed to Muse)"}
+    update_interval_seconds: float = Field(
+        1.2,
+        ge=0.0,
+        le=60.0,
+        description="least time between two posts or edits Muse makes in one channel while "
+        "streaming (chat.update is Tier 3, about 50 a minute)",
     )
-    respond_to_bots: bool = field(
-        default=False,
-        metadata={"doc": "answer other bots' messages (Muse never answers itself)"},
-    )
-    update_interval_seconds: float = field(
-        default=1.2,
-        metadata={
-            "doc": "least time between two posts or edits Muse makes in one channel while "
-            "streaming (chat.update is Tier 3, about 50 a minute)",
-            "min": 0.0,
-            "max": 60.0,
-        },
-    )
-    max_message_chars: int = field(
-        default=3900,
-        metadata={
-            "doc": "longest message text; longer replies continue in further thread messages "
-            "(Slack advises at most 4,000)",
-            "min": 200,
-            "max": 4000,
-        },
+    max_message_chars: int = Field(
+        3900,
+        ge=200,
+        le=4000,
+        description="longest message text; longer replies continue in further thread messages "
+        "(Slack advises at most 4,000)",
     )
 
+    @field_validator("http_path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
 
-def validate_slack_settings(settings: SlackSettings) -> list[str]:
-    """The chosen mode's credentials are present (when Slack is on at all); URL and path shape."""
-    problems = []
-    if settings.bot_token.strip():
-        if settings.mode == "socket" and not settings.app_token.strip():
-            problems.append(
-                "[slack] mode = 'socket' needs app_token (or SLACK_APP_TOKEN): an app-level "
-                "token with the connections:write scope"
-            )
-        if settings.mode == "http" and not settings.signing_secret.strip():
-            problems.append("[slack] mode = 'http' needs signing_secret (or SLACK_SIGNING_SECRET)")
-    if not settings.api_url.startswith(("https://", "http://")):
-        problems.append(f"[slack] api_url = {settings.api_url!r}: must start with https://")
-    if not settings.http_path.startswith("/"):
-        problems.append(f"[slack] http_path = {settings.http_path!r}: must start with /")
-    return problems
+    @model_validator(mode="after")
+    def _credentials_for_the_mode(self) -> Self:
+        """The chosen mode's credentials are present when Slack is on at all."""
+        problems = read_secret_files(self, *_SECRETS)
+        if not problems and self.bot_token.get_secret_value().strip():
+            if self.mode == "socket" and not self.app_token.get_secret_value().strip():
+                problems.append(
+                    "mode = 'socket' needs app_token (or SLACK_APP_TOKEN): an app-level "
+                    "token with the connections:write scope"
+                )
+            if self.mode == "http" and not self.signing_secret.get_secret_value().strip():
+                problems.append("mode = 'http' needs signing_secret (or SLACK_SIGNING_SECRET)")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self

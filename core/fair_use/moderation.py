@@ -26,29 +26,6 @@ class Refused(UserError):
         self.rule_id = rule.id
 
 
-def compile_rule(rule: ModerationRule) -> re.Pattern[str]:
-    """Raises re.error for a bad regex (config validation reports it)."""
-    parts = [rf"\b{re.escape(w.strip())}\b" for w in rule.words if w.strip()]
-    if rule.regex:
-        parts.append(f"(?:{rule.regex})")
-    return re.compile("|".join(parts) or r"(?!)", re.IGNORECASE)
-
-
-def validate_rules(rules: list[ModerationRule]) -> list[str]:
-    problems = []
-    for i, rule in enumerate(rules):
-        where = f"[[moderation]] {rule.id or f'entry {i}'}"
-        if not rule.id:
-            problems.append(f"[[moderation]] entry {i}: needs an id (it is what the logs show)")
-        if not rule.words and not rule.regex:
-            problems.append(f"{where}: needs words or a regex")
-        try:
-            compile_rule(rule)
-        except re.error as exc:
-            problems.append(f"{where}: regex {rule.regex!r} is invalid: {exc}")
-    return problems
-
-
 @dataclass(frozen=True)
 class _Compiled:
     rule: ModerationRule
@@ -57,7 +34,7 @@ class _Compiled:
 
 class Moderator:
     def __init__(self, rules: list[ModerationRule] | None = None) -> None:
-        self.rules = [_Compiled(r, compile_rule(r)) for r in rules or []]
+        self.rules = [_Compiled(r, r.pattern()) for r in rules or []]
 
     def _matching(self, text: str, target: str, action: str) -> _Compiled | None:
         for c in self.rules:

@@ -15,7 +15,7 @@ import aiosqlite
 from core.chat.events import Message
 from core.errors import UserError
 from core.fair_use.policy import Policy
-from core.fair_use.settings import LimitSettings
+from core.fair_use.settings import LimitSettings, parse_role_multipliers
 
 
 class OverLimit(UserError):
@@ -31,20 +31,6 @@ def until_reset(now: float) -> str:
     midnight = (today + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     minutes = int((midnight - today).total_seconds() // 60)
     return f"00:00 UTC (in {minutes // 60} h {minutes % 60:02d} min)"
-
-
-def parse_role_multipliers(entries: list[str]) -> dict[str, float]:
-    """'discord:42=5' -> {'discord:42': 5.0}; raises ValueError with the bad entry."""
-    out = {}
-    for entry in entries:
-        role, sep, factor = entry.partition("=")
-        try:
-            if not sep or ":" not in role:
-                raise ValueError
-            out[role.strip()] = float(factor)
-        except ValueError:
-            raise ValueError(f'{entry!r} is not of the form "platform:role=factor"') from None
-    return out
 
 
 class Quotas:

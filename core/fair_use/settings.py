@@ -2,114 +2,144 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from typing import ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "LimitSettings",
+    "ModerationRule",
+    "PolicySettings",
+    "parse_role_multipliers",
+]
 
 
-@dataclass
-class PolicySettings:
+class PolicySettings(BaseModel):
     """[policy] — who may do what. Ids are written "platform:id", e.g. "discord:1234"."""
 
-    admins: list[str] = field(
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    admins: list[str] = Field(
         default_factory=list,
-        metadata={"doc": 'users allowed admin commands, e.g. ["discord:80351110224678912"]'},
+        description='users allowed admin commands, e.g. ["discord:80351110224678912"]',
     )
-    admin_roles: list[str] = field(
+    admin_roles: list[str] = Field(
         default_factory=list,
-        metadata={"doc": 'roles whose members are admins, e.g. ["discord:123456789012345678"]'},
+        description='roles whose members are admins, e.g. ["discord:123456789012345678"]',
     )
-    blocked_users: list[str] = field(
-        default_factory=list, metadata={"doc": "users Muse ignores, same form as admins"}
+    blocked_users: list[str] = Field(
+        default_factory=list, description="users Muse ignores, same form as admins"
     )
-    allowed_channels: list[str] = field(
+    allowed_channels: list[str] = Field(
         default_factory=list,
-        metadata={"doc": 'if set, Muse only answers in these channels ("slack:C0123")'},
+        description='if set, Muse only answers in these channels ("slack:C0123")',
     )
-    platform_admins_are_admins: bool = field(
-        default=True,
-        metadata={
-            "doc": "people the platform says administer the space (Discord Manage Server, "
-            "Slack workspace admins, the local shell user) count as admins"
-        },
+    platform_admins_are_admins: bool = Field(
+        True,
+        description="people the platform says administer the space (Discord Manage Server, "
+        "Slack workspace admins, the local shell user) count as admins",
     )
 
 
-@dataclass
-class LimitSettings:
+def parse_role_multipliers(entries: list[str]) -> dict[str, float]:
+    """'discord:42=5' -> {'discord:42': 5.0}; raises ValueError with the bad entry."""
+    out = {}
+    for entry in entries:
+        role, sep, factor = entry.partition("=")
+        try:
+            if not sep or ":" not in role:
+                raise ValueError
+            out[role.strip()] = float(factor)
+        except ValueError:
+            raise ValueError(f'{entry!r} is not of the form "platform:role=factor"') from None
+    return out
+
+
+class LimitSettings(BaseModel):
     """[limits] — fair use: one queue for GPU work, per-user rates and daily budgets."""
 
-    queue_depth: int = field(
-        default=64,
-        metadata={
-            "doc": "most requests (text + image) waiting or running; more get 'busy'",
-            "min": 1,
-            "max": 100000,
-        },
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    queue_depth: int = Field(
+        64,
+        ge=1,
+        le=100000,
+        description="most requests (text + image) waiting or running; more get 'busy'",
     )
-    notify_wait_seconds: float = field(
-        default=5.0,
-        metadata={
-            "doc": "tell a user their place in line when the estimated wait exceeds this",
-            "min": 0.0,
-            "max": 3600.0,
-        },
+    notify_wait_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        le=3600.0,
+        description="tell a user their place in line when the estimated wait exceeds this",
     )
-    requests_per_minute: int = field(
-        default=10,
-        metadata={
-            "doc": "per user, text and image together (0 = no limit)",
-            "min": 0,
-            "max": 100000,
-        },
+    requests_per_minute: int = Field(
+        10, ge=0, le=100000, description="per user, text and image together (0 = no limit)"
     )
-    daily_tokens: int = field(
-        default=50000,
-        metadata={
-            "doc": "generated text tokens per user per day (0 = no limit)",
-            "min": 0,
-            "max": 10**9,
-        },
+    daily_tokens: int = Field(
+        50000,
+        ge=0,
+        le=10**9,
+        description="generated text tokens per user per day (0 = no limit)",
     )
-    daily_images: int = field(
-        default=100,
-        metadata={"doc": "images per user per day (0 = no limit)", "min": 0, "max": 10**9},
+    daily_images: int = Field(
+        100, ge=0, le=10**9, description="images per user per day (0 = no limit)"
     )
-    admin_multiplier: float = field(
-        default=0.0,
-        metadata={
-            "doc": "admins get this many times the limits (0 = admins are not limited)",
-            "min": 0.0,
-            "max": 1000.0,
-        },
+    admin_multiplier: float = Field(
+        0.0,
+        ge=0.0,
+        le=1000.0,
+        description="admins get this many times the limits (0 = admins are not limited)",
     )
-    role_multipliers: list[str] = field(
+    role_multipliers: list[str] = Field(
         default_factory=list,
-        metadata={"doc": 'raise limits for roles, "platform:role=factor", e.g. ["discord:42=5"]'},
+        description='raise limits for roles, "platform:role=factor", e.g. ["discord:42=5"]',
     )
 
+    @field_validator("role_multipliers")
+    @classmethod
+    def _parses(cls, value: list[str]) -> list[str]:
+        parse_role_multipliers(value)
+        return value
 
-@dataclass
-class ModerationRule:
+
+class ModerationRule(BaseModel):
     """[[moderation]] — one rule for prompts and/or generated text."""
 
-    id: str = field(default="", metadata={"doc": "rule id, logged when the rule fires"})
-    words: list[str] = field(
-        default_factory=list, metadata={"doc": "whole words or phrases, case-insensitive"}
+    model_config = ConfigDict(extra="forbid", strict=True)
+    label_key: ClassVar[str] = "id"  # what names an entry in config problems
+
+    id: str = Field("", description="rule id, logged when the rule fires")
+    words: list[str] = Field(
+        default_factory=list, description="whole words or phrases, case-insensitive"
     )
-    regex: str = field(
-        default="", metadata={"doc": "a Python regular expression (case-insensitive)"}
+    regex: str = Field("", description="a Python regular expression (case-insensitive)")
+    applies_to: Literal["prompt", "output", "both"] = Field("both", description="what it checks")
+    action: Literal["refuse", "redact"] = Field(
+        "refuse", description="refuse the request, or redact the match in output"
     )
-    applies_to: str = field(
-        default="both",
-        metadata={"doc": "what it checks", "choices": ["prompt", "output", "both"]},
+    message: str = Field(
+        "I can't help with that here.", description="what the user is told when the rule refuses"
     )
-    action: str = field(
-        default="refuse",
-        metadata={
-            "doc": "refuse the request, or redact the match in output",
-            "choices": ["refuse", "redact"],
-        },
-    )
-    message: str = field(
-        default="I can't help with that here.",
-        metadata={"doc": "what the user is told when the rule refuses"},
-    )
+
+    def pattern(self) -> re.Pattern[str]:
+        """The words and the regex as one pattern; re.error for a bad regex."""
+        parts = [rf"\b{re.escape(w.strip())}\b" for w in self.words if w.strip()]
+        if self.regex:
+            parts.append(f"(?:{self.regex})")
+        return re.compile("|".join(parts) or r"(?!)", re.IGNORECASE)
+
+    @model_validator(mode="after")
+    def _usable(self) -> Self:
+        problems = []
+        if not self.id:
+            problems.append("needs an id (it is what the logs show)")
+        if not self.words and not self.regex:
+            problems.append("needs words or a regex")
+        try:
+            self.pattern()
+        except re.error as exc:
+            problems.append(f"regex {self.regex!r} is invalid: {exc}")
+        if problems:
+            raise ValueError("\n".join(problems))  # one line each in the config report
+        return self

@@ -14,10 +14,13 @@ import math
 import random
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import OptionError
-from core.runtime.settings import device_field, dtype_field
+from core.runtime.settings import Device, Dtype
 
 DEFAULT_IMAGE_MODEL = "stabilityai/sd-turbo"
 MAX_SEED = 2**32 - 1
@@ -25,92 +28,78 @@ MIN_SIZE = 64
 SIZE_STEP = 8  # latent diffusion models need sides divisible by the VAE's factor, 8
 
 
-@dataclass
-class ImageSettings:
+class ImageSettings(BaseModel):
     """[image] — the text-to-image model, /imagine defaults and the most a user may ask for."""
 
-    enabled: bool = field(default=True, metadata={"doc": "load the image model and offer /imagine"})
-    model: str = field(
-        default=DEFAULT_IMAGE_MODEL,
-        metadata={"doc": "diffusers text-to-image model id on the Hugging Face hub, or a folder"},
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    enabled: bool = Field(True, description="load the image model and offer /imagine")
+    model: str = Field(
+        DEFAULT_IMAGE_MODEL,
+        description="diffusers text-to-image model id on the Hugging Face hub, or a folder",
     )
-    device: str = device_field()
-    dtype: str = dtype_field()
-    steps: int = field(
-        default=1,
-        metadata={"doc": "default denoising steps (distilled turbo models: 1-4)", "min": 1},
+    device: Device = "auto"
+    dtype: Dtype = "auto"
+    steps: int = Field(1, ge=1, description="default denoising steps (distilled turbo models: 1-4)")
+    max_steps: int = Field(50, ge=1, le=1000, description="most steps a user may ask for")
+    width: int = Field(
+        512, ge=MIN_SIZE, multiple_of=SIZE_STEP, description="default width in pixels"
     )
-    max_steps: int = field(
-        default=50, metadata={"doc": "most steps a user may ask for", "min": 1, "max": 1000}
+    max_width: int = Field(
+        1024,
+        ge=MIN_SIZE,
+        le=8192,
+        multiple_of=SIZE_STEP,
+        description="widest image a user may ask for",
     )
-    width: int = field(
-        default=512,
-        metadata={"doc": "default width in pixels (a multiple of 8)", "min": MIN_SIZE},
+    height: int = Field(
+        512, ge=MIN_SIZE, multiple_of=SIZE_STEP, description="default height in pixels"
     )
-    max_width: int = field(
-        default=1024,
-        metadata={"doc": "widest image a user may ask for", "min": MIN_SIZE, "max": 8192},
+    max_height: int = Field(
+        1024,
+        ge=MIN_SIZE,
+        le=8192,
+        multiple_of=SIZE_STEP,
+        description="tallest image a user may ask for",
     )
-    height: int = field(
-        default=512,
-        metadata={"doc": "default height in pixels (a multiple of 8)", "min": MIN_SIZE},
+    guidance: float = Field(
+        0.0, ge=0.0, description="default guidance (CFG) scale; turbo models want 0"
     )
-    max_height: int = field(
-        default=1024,
-        metadata={"doc": "tallest image a user may ask for", "min": MIN_SIZE, "max": 8192},
+    max_guidance: float = Field(
+        20.0, ge=0.0, le=100.0, description="highest guidance scale a user may ask for"
     )
-    guidance: float = field(
-        default=0.0,
-        metadata={"doc": "default guidance (CFG) scale; turbo models want 0", "min": 0.0},
+    count: int = Field(1, ge=1, description="default images per request")
+    max_count: int = Field(4, ge=1, le=64, description="most images per request")
+    max_prompt_chars: int = Field(
+        1000, ge=1, description="longest prompt (and negative prompt), in characters"
     )
-    max_guidance: float = field(
-        default=20.0,
-        metadata={"doc": "highest guidance scale a user may ask for", "min": 0.0, "max": 100.0},
+    safety_checker: bool = Field(
+        True,
+        description="run the model's NSFW safety checker where it ships one; "
+        "flagged images are reported as blocked and never sent",
     )
-    count: int = field(default=1, metadata={"doc": "default images per request", "min": 1})
-    max_count: int = field(
-        default=4, metadata={"doc": "most images per request", "min": 1, "max": 64}
+    output_dir: str = Field("./muse-images", description="where the terminal chat writes PNG files")
+    batch_window_ms: int = Field(
+        25,
+        ge=0,
+        le=5000,
+        description="how long an idle engine waits to gather concurrent /imagine requests "
+        "into one batch (requests arriving while it is busy are batched anyway)",
     )
-    max_prompt_chars: int = field(
-        default=1000,
-        metadata={"doc": "longest prompt (and negative prompt), in characters", "min": 1},
-    )
-    safety_checker: bool = field(
-        default=True,
-        metadata={
-            "doc": "run the model's NSFW safety checker where it ships one; "
-            "flagged images are reported as blocked and never sent"
-        },
-    )
-    output_dir: str = field(
-        default="./muse-images", metadata={"doc": "where the terminal chat writes PNG files"}
-    )
-    batch_window_ms: int = field(
-        default=25,
-        metadata={
-            "doc": "how long an idle engine waits to gather concurrent /imagine requests "
-            "into one batch (requests arriving while it is busy are batched anyway)",
-            "min": 0,
-            "max": 5000,
-        },
-    )
-    max_batch_images: int = field(
-        default=8,
-        metadata={"doc": "most images generated in one pipeline call", "min": 1, "max": 256},
+    max_batch_images: int = Field(
+        8, ge=1, le=256, description="most images generated in one pipeline call"
     )
 
-
-def validate_image_settings(s: ImageSettings) -> list[str]:
-    """Cross-field checks for the config loader (types and ranges are in the metadata)."""
-    problems = []
-    for name in ("steps", "width", "height", "guidance", "count"):
-        default, most = getattr(s, name), getattr(s, f"max_{name}")
-        if default > most:
-            problems.append(f"[image] {name} = {default}: must not exceed max_{name} = {most}")
-    for name in ("width", "height", "max_width", "max_height"):
-        if getattr(s, name) % SIZE_STEP:
-            problems.append(f"[image] {name} = {getattr(s, name)}: must be a multiple of 8")
-    return problems
+    @model_validator(mode="after")
+    def _defaults_within_maxima(self) -> Self:
+        problems = []
+        for name in ("steps", "width", "height", "guidance", "count"):
+            default, most = getattr(self, name), getattr(self, f"max_{name}")
+            if default > most:
+                problems.append(f"{name} = {default}: must not exceed max_{name} = {most}")
+        if problems:
+            raise ValueError("\n".join(problems))  # one line each in the config report
+        return self
 
 
 @dataclass(frozen=True)

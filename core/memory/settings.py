@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["PrivacySettings"]
 
 
-@dataclass
-class PrivacySettings:
+class PrivacySettings(BaseModel):
     """[privacy] — how long Muse keeps what people said."""
 
-    retention_days: int = field(
-        default=0,
-        metadata={
-            "doc": "delete messages older than this many days (0 = keep forever)",
-            "min": 0,
-            "max": 100000,
-        },
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    retention_days: int = Field(
+        0,
+        ge=0,
+        le=100000,
+        description="delete messages older than this many days (0 = keep forever)",
     )

@@ -1,23 +1,15 @@
-"""Config fields shared by the engines: which device, which dtype."""
+"""Config field types shared by the engines ([text] and [image]): which device, which dtype."""
 
 from __future__ import annotations
 
-from dataclasses import field
-from typing import Any
+from typing import Annotated, Literal
 
+from pydantic import Field
 
-def device_field() -> Any:
-    """[text] and [image] device: which accelerator a model loads on."""
-    return field(
-        default="auto", metadata={"doc": "auto (CUDA, then MPS, then CPU), or e.g. cuda:1, cpu"}
-    )
+__all__ = ["Device", "Dtype"]
 
-
-def dtype_field() -> Any:
-    return field(
-        default="auto",
-        metadata={
-            "doc": "auto = bf16/fp16 on CUDA, fp32 on CPU",
-            "choices": ["auto", "float32", "bfloat16", "float16"],
-        },
-    )
+Device = Annotated[str, Field(description="auto (CUDA, then MPS, then CPU), or e.g. cuda:1, cpu")]
+Dtype = Annotated[
+    Literal["auto", "float32", "bfloat16", "float16"],
+    Field(description="auto = bf16/fp16 on CUDA, fp32 on CPU"),
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal, get_args
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -13,7 +14,8 @@ from core.chat.reply import Target
 from core.errors import OptionError
 from core.schedule.cron import describe_cron, make_trigger, parse_timezone
 
-KINDS = ("text", "image", "text+image")
+Kind = Literal["text", "image", "text+image"]
+KINDS: tuple[str, ...] = get_args(Kind)
 PLACEHOLDERS = ("date", "weekday", "channel", "time")
 SOURCES = ("config", "chat")
 RUN_STATUSES = ("claimed", "posted", "failed", "missed")

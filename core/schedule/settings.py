@@ -2,77 +2,66 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Annotated, ClassVar, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from core.chat.reply import Target
 from core.errors import OptionError
 from core.schedule.cron import daily_cron
-from core.schedule.model import KINDS, Schedule
+from core.schedule.model import Kind, Schedule
+
+__all__ = ["ScheduleEntries", "ScheduleEntry", "SchedulerSettings"]
 
 
-@dataclass
-class SchedulerSettings:
+class SchedulerSettings(BaseModel):
     """[scheduler] — how scheduled posts run."""
 
-    enabled: bool = field(
-        default=True, metadata={"doc": "run scheduled posts (false: keep them, post nothing)"}
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    enabled: bool = Field(True, description="run scheduled posts (false: keep them, post nothing)")
+    catch_up_grace_minutes: int = Field(
+        180,
+        ge=0,
+        le=7 * 24 * 60,
+        description="on start, post the latest slot missed while Muse was down if it is at most "
+        "this old; older ones are recorded as missed",
     )
-    catch_up_grace_minutes: int = field(
-        default=180,
-        metadata={
-            "doc": "on start, post the latest slot missed while Muse was down if it is at most "
-            "this old; older ones are recorded as missed",
-            "min": 0,
-            "max": 7 * 24 * 60,
-        },
+    retries: int = Field(
+        3, ge=0, le=20, description="retries of a failed post before it is recorded as failed"
     )
-    retries: int = field(
-        default=3,
-        metadata={
-            "doc": "retries of a failed post before it is recorded as failed",
-            "min": 0,
-            "max": 20,
-        },
-    )
-    retry_backoff_seconds: float = field(
-        default=30.0,
-        metadata={
-            "doc": "wait before the first retry; doubles for each further one",
-            "min": 0.0,
-            "max": 3600.0,
-        },
+    retry_backoff_seconds: float = Field(
+        30.0,
+        ge=0.0,
+        le=3600.0,
+        description="wait before the first retry; doubles for each further one",
     )
 
 
-@dataclass
-class ScheduleEntry:
+class ScheduleEntry(BaseModel):
     """[[schedules]] — a scheduled post declared in the config (reconciled on start)."""
 
-    name: str = field(default="", metadata={"doc": "unique name; how Muse recognizes it later"})
-    platform: str = field(
-        default="shell",
-        metadata={"doc": "where to post", "choices": ["discord", "slack", "shell"]},
+    model_config = ConfigDict(extra="forbid", strict=True)
+    label_key: ClassVar[str] = "name"  # what names an entry in config problems
+
+    name: str = Field("", description="unique name; how Muse recognizes it later")
+    platform: Literal["discord", "slack", "shell"] = Field("shell", description="where to post")
+    workspace: str = Field(
+        "", description="Discord server id or Slack team id (empty for the shell)"
     )
-    workspace: str = field(
-        default="", metadata={"doc": "Discord server id or Slack team id (empty for the shell)"}
+    channel: str = Field("", description='channel id ("local" for the shell)')
+    thread: str = Field("", description="thread id / thread_ts, or empty")
+    at: str = Field("", description='daily time "HH:MM" (or give cron)')
+    cron: str = Field(
+        "", description='crontab "minute hour day-of-month month day-of-week" (or give at)'
     )
-    channel: str = field(default="", metadata={"doc": 'channel id ("local" for the shell)'})
-    thread: str = field(default="", metadata={"doc": "thread id / thread_ts, or empty"})
-    at: str = field(default="", metadata={"doc": 'daily time "HH:MM" (or give cron)'})
-    cron: str = field(
-        default="",
-        metadata={"doc": 'crontab "minute hour day-of-month month day-of-week" (or give at)'},
+    timezone: str = Field("UTC", description="IANA timezone, e.g. Europe/Paris")
+    kind: Kind = Field("text", description="what to post")
+    prompt: str = Field(
+        "", description="prompt template; {date} {weekday} {channel} {time} are filled in"
     )
-    timezone: str = field(default="UTC", metadata={"doc": "IANA timezone, e.g. Europe/Paris"})
-    kind: str = field(default="text", metadata={"doc": "what to post", "choices": list(KINDS)})
-    prompt: str = field(
-        default="",
-        metadata={"doc": "prompt template; {date} {weekday} {channel} {time} are filled in"},
-    )
-    persona: str = field(
-        default="", metadata={"doc": "system prompt for this post (empty: the channel's)"}
-    )
-    enabled: bool = field(default=True, metadata={"doc": "false pauses it"})
+    persona: str = Field("", description="system prompt for this post (empty: the channel's)")
+    enabled: bool = Field(True, description="false pauses it")
 
     def to_schedule(self) -> Schedule:
         """The schedule this entry declares; OptionError says what is wrong with it."""
@@ -98,17 +87,24 @@ class ScheduleEntry:
         schedule.validate()
         return schedule
 
-
-def validate_schedules(entries: list[ScheduleEntry]) -> list[str]:
-    problems = []
-    seen: set[str] = set()
-    for i, entry in enumerate(entries):
-        where = f"[[schedules]] {entry.name or f'entry {i}'}"
+    @model_validator(mode="after")
+    def _declares_a_schedule(self) -> Self:
         try:
-            entry.to_schedule()
+            self.to_schedule()
         except OptionError as exc:
-            problems.append(f"{where}: {exc}")
-        if entry.name and entry.name in seen:
-            problems.append(f"{where}: the name is used twice")
-        seen.add(entry.name)
-    return problems
+            raise ValueError(str(exc)) from None
+        # The shell has one channel; other platforms can only be checked once connected.
+        if self.platform == "shell" and (self.channel, self.workspace) != ("local", ""):
+            raise ValueError('the shell has only channel = "local"')
+        return self
+
+
+def _unique_names(entries: list[ScheduleEntry]) -> list[ScheduleEntry]:
+    names = [e.name for e in entries]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError("\n".join(f"{name}: the name is used twice" for name in twice))
+    return entries
+
+
+ScheduleEntries = Annotated[list[ScheduleEntry], AfterValidator(_unique_names)]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import BaseModel, ConfigDict, Field
 
-from core.runtime.settings import device_field, dtype_field
+from core.runtime.settings import Device, Dtype
+
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "DEFAULT_TEXT_MODEL", "TextSettings"]
 
 DEFAULT_TEXT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 DEFAULT_SYSTEM_PROMPT = (
@@ -13,63 +15,49 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-@dataclass
-class TextSettings:
+class TextSettings(BaseModel):
     """[text] — the chat model and how it generates."""
 
-    model: str = field(
-        default=DEFAULT_TEXT_MODEL,
-        metadata={"doc": "Hugging Face model id or local path of a causal LM with a chat template"},
+    # strict: a TOML value has its type already; "512" is not quietly taken for 512.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: str = Field(
+        DEFAULT_TEXT_MODEL,
+        description="Hugging Face model id or local path of a causal LM with a chat template",
     )
-    device: str = device_field()
-    dtype: str = dtype_field()
-    system_prompt: str = field(
-        default=DEFAULT_SYSTEM_PROMPT,
-        metadata={"doc": "default persona; /persona set overrides it per channel"},
+    device: Device = "auto"
+    dtype: Dtype = "auto"
+    system_prompt: str = Field(
+        DEFAULT_SYSTEM_PROMPT, description="default persona; /persona set overrides it per channel"
     )
-    max_new_tokens: int = field(
-        default=512, metadata={"doc": "longest reply, in tokens", "min": 1, "max": 32768}
+    max_new_tokens: int = Field(512, ge=1, le=32768, description="longest reply, in tokens")
+    prompt_tokens: int = Field(
+        3072,
+        ge=64,
+        le=1_000_000,
+        description="token budget for persona + history + new message; oldest turns drop first",
     )
-    prompt_tokens: int = field(
-        default=3072,
-        metadata={
-            "doc": "token budget for persona + history + new message; oldest turns drop first",
-            "min": 64,
-            "max": 1_000_000,
-        },
+    trim_chunk_turns: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="history is trimmed this many turns at a time, so the prompt prefix "
+        "stays stable (and cacheable) across turns",
     )
-    trim_chunk_turns: int = field(
-        default=8,
-        metadata={
-            "doc": "history is trimmed this many turns at a time, so the prompt prefix "
-            "stays stable (and cacheable) across turns",
-            "min": 1,
-            "max": 1000,
-        },
+    temperature: float = Field(0.7, ge=0.0, le=5.0, description="sampling temperature; 0 = greedy")
+    top_p: float = Field(0.9, ge=0.01, le=1.0, description="nucleus sampling threshold")
+    max_batch_size: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="most replies decoded together in one forward pass (1 = one at a time)",
     )
-    temperature: float = field(
-        default=0.7, metadata={"doc": "sampling temperature; 0 = greedy", "min": 0.0, "max": 5.0}
+    prefix_cache_mb: int = Field(
+        512,
+        ge=0,
+        le=1_000_000,
+        description="memory for per-conversation KV caches reused across turns (0 = off)",
     )
-    top_p: float = field(
-        default=0.9, metadata={"doc": "nucleus sampling threshold", "min": 0.01, "max": 1.0}
-    )
-    max_batch_size: int = field(
-        default=16,
-        metadata={
-            "doc": "most replies decoded together in one forward pass (1 = one at a time)",
-            "min": 1,
-            "max": 256,
-        },
-    )
-    prefix_cache_mb: int = field(
-        default=512,
-        metadata={
-            "doc": "memory for per-conversation KV caches reused across turns (0 = off)",
-            "min": 0,
-            "max": 1_000_000,
-        },
-    )
-    history_messages: int = field(
-        default=200,
-        metadata={"doc": "most stored messages read back per prompt", "min": 0, "max": 100000},
+    history_messages: int = Field(
+        200, ge=0, le=100000, description="most stored messages read back per prompt"
     )
