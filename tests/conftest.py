@@ -61,6 +61,15 @@ def no_library_deprecations() -> Iterator[None]:
     assert not handler.seen, "deprecated library API used:\n" + "\n".join(handler.seen)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What Muse caches between starts goes to a temporary folder (for the subprocesses too),
+    never the developer's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MUSE_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_text_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
