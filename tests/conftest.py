@@ -25,6 +25,7 @@ from core.runtime.device import DeviceArbiter
 from core.text.engine import TextEngine
 from core.text.settings import TextSettings
 from core.text.tiny import build_tiny_text_model
+from tests.helpers import tiny_text_settings
 
 # CI runs the same examples every time (a red build names a real, reproducible case);
 # HYPOTHESIS_PROFILE=explore draws fresh ones.
@@ -78,7 +79,7 @@ def tiny_text_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def text_settings(tiny_text_dir: Path) -> TextSettings:
-    return TextSettings(model=str(tiny_text_dir), max_new_tokens=12, temperature=0.0)
+    return tiny_text_settings(tiny_text_dir)
 
 
 @pytest.fixture

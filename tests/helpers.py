@@ -1,4 +1,5 @@
-"""Test doubles that are ours to fake: a Reply that records what the core sent."""
+"""Shared test helpers: a Reply that records what the core sent, and ways to build and wait
+on the core."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.features import register_commands
@@ -16,13 +18,13 @@ from core.chat.service import Muse
 from core.commands import schedule as schedule_commands
 from core.fair_use.settings import LimitSettings
 from core.schedule.scheduler import Scheduler
+from core.text.settings import TextSettings
 
 if TYPE_CHECKING:
     from core.fair_use.policy import Policy
     from core.image.engine import ImageEngine
     from core.memory.store import Memory
     from core.text.engine import TextEngine
-    from core.text.settings import TextSettings
 
 _ids = itertools.count(1)
 
@@ -89,14 +91,23 @@ async def answered(muse: Muse, key: str, count: int = 1) -> list[Any]:
     return await eventually(check)
 
 
+def tiny_text_settings(model_dir: Path, **changes: Any) -> TextSettings:
+    """[text] for the tiny test model: short greedy replies unless `changes` say otherwise.
+    Settings are passed at construction, as the objects that read them capture them then."""
+    values: dict[str, Any] = {"max_new_tokens": 12, "temperature": 0.0, **changes}
+    return TextSettings(model=str(model_dir), **values)
+
+
 def platform_muse(
     memory: Memory,
     engine: TextEngine,
     settings: TextSettings,
     images: ImageEngine | None = None,
     policy: Policy | None = None,
+    limits: LimitSettings | None = None,
 ) -> Muse:
-    """The core as the adapter tests drive it: no rate limit, no place-in-line notices."""
+    """The core as the adapter tests drive it: by default no rate limit and no place-in-line
+    notices."""
     extra: dict[str, Any] = {"policy": policy} if policy is not None else {}
     core = Muse(
         memory=memory,
@@ -104,7 +115,7 @@ def platform_muse(
         arbiter=engine.arbiter,
         text_settings=settings,
         **extra,
-        limits=LimitSettings(requests_per_minute=0, notify_wait_seconds=3600),
+        limits=limits or LimitSettings(requests_per_minute=0, notify_wait_seconds=3600),
         image_engine=images,
         image_settings=images.settings if images is not None else None,
     )

@@ -28,6 +28,7 @@ from adapters.discord.store import ThreadStore
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
+from core.fair_use.settings import LimitSettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings, parse_imagine_args
 from core.memory.store import Memory
@@ -648,10 +649,11 @@ async def test_schedule_added_by_slash_command_posts_once_into_the_channel(
 
 @pytest.mark.slow
 async def test_flood_of_500_mentions_each_answered_or_told_busy(
-    dmuse: Muse, standin: DiscordStandin
+    memory: Memory, text_engine: TextEngine, text_settings: TextSettings, standin: DiscordStandin
 ) -> None:
-    dmuse.limits = dataclasses.replace(dmuse.limits, queue_depth=100)
-    dmuse.admission.depth = 100
+    # The queue depth is read when Muse is built: build it with it.
+    limits = LimitSettings(queue_depth=100, requests_per_minute=0, notify_wait_seconds=3600)
+    dmuse = platform_muse(memory, text_engine, text_settings, limits=limits)
     async with running(dmuse, standin):
         mentions = []
         for i in range(500):
@@ -670,6 +672,8 @@ async def test_flood_of_500_mentions_each_answered_or_told_busy(
         await standin.wait_until(lambda: len(answers()) == 500, 240, "500 answers")
         busy = [m for m in answers().values() if m["content"].startswith("I'm busy right now")]
         assert not [m for m in answers().values() if m["content"].startswith("Sorry")]
+        # Any refusal comes from a queue of exactly the configured depth.
+        assert all(m["content"].startswith("I'm busy right now (100 requests") for m in busy)
         keys = [GENERAL_KEY, f"discord:{GUILD_ID}:{ART_CHANNEL_ID}"]
         done = await answered(dmuse, keys[0]) + await answered(dmuse, keys[1])
         accepted = 500 - len(busy)
