@@ -1,5 +1,5 @@
-"""Shared test helpers: a Reply that records what the core sent, and ways to build and wait
-on the core."""
+"""Shared test helpers: a Reply that records what the core sent, ways to build and wait on
+the core, and a virtual clock for the pacer."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
+from adapters.common import pacing
 from bot.features import register_commands
 from core.chat.events import Message
 from core.chat.reply import Attachment, Sent
@@ -128,3 +132,26 @@ def with_scheduler(muse: Muse, **kwargs: Any) -> Scheduler:
     scheduler = Scheduler(muse, **kwargs)
     schedule_commands.register(muse.commands, scheduler)
     return scheduler
+
+
+class PacerClock:
+    """Virtual time for `adapters.common.pacing`, installed by `install`: it moves only when a
+    pacer waits, by exactly what it waits, so the pacer's schedule (`waits`) is exact, free of
+    timer slack, while each wait still really sleeps (streams behave as on the real clock)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> PacerClock:
+        monkeypatch.setattr(pacing, "time", SimpleNamespace(monotonic=lambda: self.now))
+        # pacing's own `asyncio` name only: everything as usual but `sleep`.
+        monkeypatch.setattr(
+            pacing, "asyncio", SimpleNamespace(**{**vars(asyncio), "sleep": self.sleep})
+        )
+        return self
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(seconds)
