@@ -25,7 +25,7 @@ from core.runtime.device import DeviceArbiter
 from core.text.engine import TextEngine
 from core.text.settings import TextSettings
 from core.text.tiny import build_tiny_text_model
-from tests.helpers import tiny_text_settings
+from tests.helpers import stop_started_muses, tiny_text_settings
 
 # CI runs the same examples every time (a red build names a real, reproducible case);
 # HYPOTHESIS_PROFILE=explore draws fresh ones.
@@ -69,6 +69,12 @@ def private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MUSE_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def no_muse_left_running() -> Iterator[None]:
+    yield
+    stop_started_muses()
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,17 @@
 """Shared test helpers: a Reply that records what the core sent, ways to build and wait on
-the core, and a virtual clock for the pacer."""
+the core, a virtual clock for the pacer, and the one way tests start `python -m bot.cli`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
+import sqlite3
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -155,3 +160,69 @@ class PacerClock:
         self.waits.append(seconds)
         self.now += seconds
         await asyncio.sleep(seconds)
+
+
+# -- `python -m bot.cli` as a user runs it -------------------------------------------------
+
+CLI_TIMEOUT = 50.0  # under the 60 s per-test limit: a hang fails with the child's stderr
+_started: list[subprocess.Popen[str]] = []
+
+
+def start_muse(
+    *args: str,
+    tiny: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: int = subprocess.PIPE,
+) -> subprocess.Popen[str]:
+    """Start `python -m bot.cli ARGS` offline, with text pipes for stdin, stdout and stderr.
+
+    `tiny` is the folder holding the tiny test models, which `--tiny` reads from
+    MUSE_TINY_DIR; `env` adds to this process's environment. Whatever is still running when
+    its test ends is killed (conftest's `stop_started_muses`).
+    """
+    extra = {"HF_HUB_OFFLINE": "1"} | ({"MUSE_TINY_DIR": str(tiny)} if tiny else {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **extra, **(env or {})},
+        cwd=cwd,
+    )
+    _started.append(proc)
+    return proc
+
+
+def run_muse(
+    *args: str, input: str = "", timeout: float = CLI_TIMEOUT, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """`start_muse`, write `input` to its stdin, and wait (bounded) for it to exit."""
+    proc = start_muse(*args, **kwargs)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        command = " ".join(args)
+        raise AssertionError(f"muse {command} still running after {timeout} s:\n{err}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def stop_started_muses() -> None:
+    """Kill what `start_muse` started and is still running (a test failed or timed out)."""
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def message_rows(db: Path, *columns: str) -> list[tuple[Any, ...]]:
+    """These columns of a Muse database's stored messages, oldest first."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute(f"SELECT {', '.join(columns)} FROM messages ORDER BY id").fetchall()

@@ -4,13 +4,16 @@ talking to the local Discord and Slack stand-ins through `api_url` in the config
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import signal
-import sys
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import start_muse
 from tests.standins.discord_api import BOT_USER_ID, GENERAL_CHANNEL_ID, TOKEN, DiscordStandin
 from tests.standins.slack_api import APP_TOKEN, BOT_TOKEN, SlackApiStandin
 from tests.standins.slack_signing import (
@@ -24,25 +27,33 @@ from tests.standins.slack_signing import (
 pytestmark = pytest.mark.slow
 
 
-async def start_muse(tmp_path: Path, tiny_root: Path, config: str, env: dict[str, str]):
+@dataclass
+class Running:
+    """What `muse run` left once it exited: its stderr (the log) and exit status."""
+
+    log: str = ""
+    returncode: int | None = None
+
+
+@contextlib.asynccontextmanager
+async def muse_run(
+    tmp_path: Path, tiny_root: Path, config: str, env: dict[str, str]
+) -> AsyncIterator[Running]:
+    """`muse run --tiny` in the background; SIGTERM and its exit once the block is done."""
     cfg = tmp_path / "muse.toml"
     cfg.write_text(config)
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        "--tiny",
-        "--config",
-        str(cfg),
-        "--db",
-        str(tmp_path / "muse.db"),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "MUSE_TINY_DIR": str(tiny_root), "HF_HUB_OFFLINE": "1", **env},
-        cwd=tmp_path,
-    )
+    args = ("run", "--tiny", "--config", str(cfg), "--db", str(tmp_path / "muse.db"))
+    proc = start_muse(*args, tiny=tiny_root, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    # Read both pipes from the start, so a chatty log can never fill one and stall Muse.
+    output = asyncio.create_task(asyncio.to_thread(proc.communicate))
+    running = Running()
+    try:
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        _, running.log = await asyncio.wait_for(output, 60)
+        running.returncode = proc.returncode
 
 
 async def test_muse_run_with_a_discord_token_serves_discord(
@@ -50,8 +61,8 @@ async def test_muse_run_with_a_discord_token_serves_discord(
 ) -> None:
     async with DiscordStandin() as standin:
         config = f'[discord]\napi_url = "{standin.api_url}"\nsync_commands = "off"\n'
-        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": TOKEN})
-        try:
+        tokens = {"DISCORD_TOKEN": TOKEN}
+        async with muse_run(tmp_path, tiny_text_dir.parent, config, tokens) as muse:
             await standin.wait_ready(timeout=120)
             # The bot's ready event comes a little after READY; a mention sent before it is
             # still delivered, so no need to wait for it.
@@ -59,13 +70,9 @@ async def test_muse_run_with_a_discord_token_serves_discord(
             await standin.wait_until(
                 lambda: bool(standin.bot_messages(GENERAL_CHANNEL_ID)), 120, "a reply"
             )
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 0, stderr.decode()[-3000:]
+        log = muse.log
+        assert muse.returncode == 0, log[-3000:]
         assert standin.identify_payloads[0]["token"] == TOKEN
-        log = stderr.decode()
         assert TOKEN not in log  # secrets never reach the log
         assert "terminal chat" not in log  # the shell did not start instead
 
@@ -76,19 +83,14 @@ async def test_muse_run_with_slack_tokens_serves_slack_over_socket_mode(
     async with SlackApiStandin() as slack:
         config = f'[slack]\napi_url = "{slack.api_url}"\n'  # mode = "socket" by default
         tokens = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
-        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, tokens)
-        try:
+        async with muse_run(tmp_path, tiny_text_dir.parent, config, tokens) as muse:
             await slack.socket.wait_connected(timeout=120)
             event = app_mention_event(CHANNEL_ID, ALICE, f"{mention()} hello")
             envelope = await slack.socket.push_event(event_callback(event))
             await slack.socket.wait_for_ack(envelope, timeout=30)
             [post] = await slack.wait_for("chat.postMessage", timeout=120)
             assert post.params["thread_ts"] == event["ts"] and post.token == BOT_TOKEN
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(proc.communicate(), 60)
-        log = stderr.decode()
-        assert proc.returncode == 0, log[-3000:]
+        log = muse.log
+        assert muse.returncode == 0, log[-3000:]
         assert BOT_TOKEN not in log and APP_TOKEN not in log
         assert not slack.socket.open_connections  # closed cleanly on SIGTERM
