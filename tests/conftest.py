@@ -4,6 +4,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
@@ -26,6 +27,11 @@ from core.text.engine import TextEngine
 from core.text.settings import TextSettings
 from core.text.tiny import build_tiny_text_model
 from tests.helpers import stop_started_muses, tiny_text_settings
+
+if TYPE_CHECKING:
+    from tests.schedule_fakes import RecordingOutbound
+    from tests.standins.discord_api import DiscordStandin
+    from tests.standins.slack_api import SlackApiStandin
 
 # CI runs the same examples every time (a red build names a real, reproducible case);
 # HYPOTHESIS_PROFILE=explore draws fresh ones.
@@ -114,3 +120,35 @@ async def muse(text_engine: TextEngine, memory: Memory, text_settings: TextSetti
     )
     register_commands(core)
     return core
+
+
+# -- shared by several modules; imported inside so a run without them stays light -----------
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[DiscordStandin]:
+    """The Discord stand-in; the test fails if the stand-in itself broke."""
+    from tests.standins.discord_api import DiscordStandin
+
+    async with DiscordStandin() as server:
+        yield server
+        assert not server.internal_errors, server.internal_errors[0]
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackApiStandin]:
+    """The Slack Web API (and Socket Mode) stand-in."""
+    from tests.standins.slack_api import SlackApiStandin
+
+    async with SlackApiStandin() as server:
+        yield server
+
+
+@pytest.fixture
+def outbound(muse: Muse) -> RecordingOutbound:
+    """Records what the scheduler posts to the "test" platform."""
+    from tests.schedule_fakes import RecordingOutbound
+
+    out = RecordingOutbound()
+    muse.outbounds["test"] = out
+    return out

@@ -64,13 +64,6 @@ MENTION = f"<@{BOT_USER_ID}>"
 # -- fixtures and helpers -------------------------------------------------------------------
 
 
-@pytest.fixture
-async def standin() -> AsyncIterator[DiscordStandin]:
-    async with DiscordStandin() as server:
-        yield server
-        assert not server.internal_errors, server.internal_errors[0]
-
-
 def make_muse(
     memory: Memory,
     engine: TextEngine,

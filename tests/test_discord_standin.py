@@ -6,7 +6,7 @@ import asyncio
 import io
 import json
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import discord
@@ -27,13 +27,6 @@ from tests.standins.discord_api import (
 )
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[DiscordStandin]:
-    async with DiscordStandin() as server:
-        yield server
-        assert not server.internal_errors, server.internal_errors[0]
 
 
 def _intents(message_content: bool = True) -> discord.Intents:

@@ -106,12 +106,6 @@ class BoltOverHttp:
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[SlackApiStandin]:
-    async with SlackApiStandin() as standin:
-        yield standin
-
-
-@pytest.fixture
 async def bolt(slack: SlackApiStandin) -> AsyncIterator[BoltOverHttp]:
     outcomes: asyncio.Queue[Any] = asyncio.Queue()
     app = build_app(slack, outcomes)
