@@ -370,44 +370,6 @@ async def test_reactions_and_lookups(slack: SlackApiStandin, client: AsyncWebCli
     assert (await client.auth_test())["team_id"] == TEAM_ID
 
 
-async def test_chat_streaming_is_opt_in(slack: SlackApiStandin, client: AsyncWebClient) -> None:
-    parent = await client.chat_postMessage(channel=CHANNEL_ID, text="question")
-    with pytest.raises(SlackApiError) as err:
-        await client.chat_startStream(channel=CHANNEL_ID, thread_ts=parent["ts"])
-    assert err.value.response["error"] == "unknown_method"
-
-    slack.streaming = True
-    with pytest.raises(SlackApiError) as err:
-        await client.chat_startStream(channel=CHANNEL_ID, thread_ts=parent["ts"])
-    assert err.value.response["error"] == "missing_recipient_team_id"
-
-    streamer = await client.chat_stream(
-        channel=CHANNEL_ID,
-        thread_ts=parent["ts"],
-        recipient_team_id=TEAM_ID,
-        recipient_user_id=ALICE,
-        buffer_size=5,
-    )
-    await streamer.append(markdown_text="Hello")
-    await streamer.append(markdown_text=", world")
-    await streamer.stop(markdown_text="!")
-    assert [c.method for c in slack.calls()][-3:] == [
-        "chat.startStream",
-        "chat.appendStream",
-        "chat.stopStream",
-    ]
-    streamed = slack.message(CHANNEL_ID, streamer.ts or "")
-    assert streamed is not None
-    assert (streamed["text"], streamed["thread_ts"], streamed["streaming"]) == (
-        "Hello, world!",
-        parent["ts"],
-        False,
-    )
-    with pytest.raises(SlackApiError) as err:
-        await client.chat_appendStream(channel=CHANNEL_ID, ts=streamer.ts or "", markdown_text="x")
-    assert err.value.response["error"] == "message_not_in_streaming_state"
-
-
 async def test_response_url_posts_are_recorded(slack: SlackApiStandin) -> None:
     url = slack.response_url()
     async with aiohttp.ClientSession() as http:
