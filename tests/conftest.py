@@ -4,6 +4,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
@@ -25,6 +26,12 @@ from core.runtime.device import DeviceArbiter
 from core.text.engine import TextEngine
 from core.text.settings import TextSettings
 from core.text.tiny import build_tiny_text_model
+from tests.helpers import stop_started_muses, tiny_text_settings
+
+if TYPE_CHECKING:
+    from tests.schedule_fakes import RecordingOutbound
+    from tests.standins.discord_api import DiscordStandin
+    from tests.standins.slack_api import SlackApiStandin
 
 # CI runs the same examples every time (a red build names a real, reproducible case);
 # HYPOTHESIS_PROFILE=explore draws fresh ones.
@@ -61,6 +68,21 @@ def no_library_deprecations() -> Iterator[None]:
     assert not handler.seen, "deprecated library API used:\n" + "\n".join(handler.seen)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What Muse caches between starts goes to a temporary folder (for the subprocesses too),
+    never the developer's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MUSE_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def no_muse_left_running() -> Iterator[None]:
+    yield
+    stop_started_muses()
+
+
 @pytest.fixture(scope="session")
 def tiny_text_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
@@ -69,7 +91,7 @@ def tiny_text_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def text_settings(tiny_text_dir: Path) -> TextSettings:
-    return TextSettings(model=str(tiny_text_dir), max_new_tokens=12, temperature=0.0)
+    return tiny_text_settings(tiny_text_dir)
 
 
 @pytest.fixture
@@ -98,3 +120,35 @@ async def muse(text_engine: TextEngine, memory: Memory, text_settings: TextSetti
     )
     register_commands(core)
     return core
+
+
+# -- shared by several modules; imported inside so a run without them stays light -----------
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[DiscordStandin]:
+    """The Discord stand-in; the test fails if the stand-in itself broke."""
+    from tests.standins.discord_api import DiscordStandin
+
+    async with DiscordStandin() as server:
+        yield server
+        assert not server.internal_errors, server.internal_errors[0]
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackApiStandin]:
+    """The Slack Web API (and Socket Mode) stand-in."""
+    from tests.standins.slack_api import SlackApiStandin
+
+    async with SlackApiStandin() as server:
+        yield server
+
+
+@pytest.fixture
+def outbound(muse: Muse) -> RecordingOutbound:
+    """Records what the scheduler posts to the "test" platform."""
+    from tests.schedule_fakes import RecordingOutbound
+
+    out = RecordingOutbound()
+    muse.outbounds["test"] = out
+    return out

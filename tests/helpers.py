@@ -1,14 +1,25 @@
-"""Test doubles that are ours to fake: a Reply that records what the core sent."""
+"""Shared test helpers: a Reply that records what the core sent, ways to build and wait on
+the core, a virtual clock for the pacer, and the one way tests start `python -m bot.cli`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
+import sqlite3
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
+from adapters.common import pacing
 from bot.features import register_commands
 from core.chat.events import Message
 from core.chat.reply import Attachment, Sent
@@ -16,13 +27,13 @@ from core.chat.service import Muse
 from core.commands import schedule as schedule_commands
 from core.fair_use.settings import LimitSettings
 from core.schedule.scheduler import Scheduler
+from core.text.settings import TextSettings
 
 if TYPE_CHECKING:
     from core.fair_use.policy import Policy
     from core.image.engine import ImageEngine
     from core.memory.store import Memory
     from core.text.engine import TextEngine
-    from core.text.settings import TextSettings
 
 _ids = itertools.count(1)
 
@@ -89,14 +100,23 @@ async def answered(muse: Muse, key: str, count: int = 1) -> list[Any]:
     return await eventually(check)
 
 
+def tiny_text_settings(model_dir: Path, **changes: Any) -> TextSettings:
+    """[text] for the tiny test model: short greedy replies unless `changes` say otherwise.
+    Settings are passed at construction, as the objects that read them capture them then."""
+    values: dict[str, Any] = {"max_new_tokens": 12, "temperature": 0.0, **changes}
+    return TextSettings(model=str(model_dir), **values)
+
+
 def platform_muse(
     memory: Memory,
     engine: TextEngine,
     settings: TextSettings,
     images: ImageEngine | None = None,
     policy: Policy | None = None,
+    limits: LimitSettings | None = None,
 ) -> Muse:
-    """The core as the adapter tests drive it: no rate limit, no place-in-line notices."""
+    """The core as the adapter tests drive it: by default no rate limit and no place-in-line
+    notices."""
     extra: dict[str, Any] = {"policy": policy} if policy is not None else {}
     core = Muse(
         memory=memory,
@@ -104,7 +124,7 @@ def platform_muse(
         arbiter=engine.arbiter,
         text_settings=settings,
         **extra,
-        limits=LimitSettings(requests_per_minute=0, notify_wait_seconds=3600),
+        limits=limits or LimitSettings(requests_per_minute=0, notify_wait_seconds=3600),
         image_engine=images,
         image_settings=images.settings if images is not None else None,
     )
@@ -117,3 +137,92 @@ def with_scheduler(muse: Muse, **kwargs: Any) -> Scheduler:
     scheduler = Scheduler(muse, **kwargs)
     schedule_commands.register(muse.commands, scheduler)
     return scheduler
+
+
+class PacerClock:
+    """Virtual time for `adapters.common.pacing`, installed by `install`: it moves only when a
+    pacer waits, by exactly what it waits, so the pacer's schedule (`waits`) is exact, free of
+    timer slack, while each wait still really sleeps (streams behave as on the real clock)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> PacerClock:
+        monkeypatch.setattr(pacing, "time", SimpleNamespace(monotonic=lambda: self.now))
+        # pacing's own `asyncio` name only: everything as usual but `sleep`.
+        monkeypatch.setattr(
+            pacing, "asyncio", SimpleNamespace(**{**vars(asyncio), "sleep": self.sleep})
+        )
+        return self
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(seconds)
+
+
+# -- `python -m bot.cli` as a user runs it -------------------------------------------------
+
+CLI_TIMEOUT = 50.0  # under the 60 s per-test limit: a hang fails with the child's stderr
+_started: list[subprocess.Popen[str]] = []
+
+
+def start_muse(
+    *args: str,
+    tiny: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: int = subprocess.PIPE,
+) -> subprocess.Popen[str]:
+    """Start `python -m bot.cli ARGS` offline, with text pipes for stdin, stdout and stderr.
+
+    `tiny` is the folder holding the tiny test models, which `--tiny` reads from
+    MUSE_TINY_DIR; `env` adds to this process's environment. Whatever is still running when
+    its test ends is killed (conftest's `stop_started_muses`).
+    """
+    extra = {"HF_HUB_OFFLINE": "1"} | ({"MUSE_TINY_DIR": str(tiny)} if tiny else {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **extra, **(env or {})},
+        cwd=cwd,
+    )
+    _started.append(proc)
+    return proc
+
+
+def run_muse(
+    *args: str, input: str = "", timeout: float = CLI_TIMEOUT, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """`start_muse`, write `input` to its stdin, and wait (bounded) for it to exit."""
+    proc = start_muse(*args, **kwargs)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        command = " ".join(args)
+        raise AssertionError(f"muse {command} still running after {timeout} s:\n{err}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def stop_started_muses() -> None:
+    """Kill what `start_muse` started and is still running (a test failed or timed out)."""
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def message_rows(db: Path, *columns: str) -> list[tuple[Any, ...]]:
+    """These columns of a Muse database's stored messages, oldest first."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute(f"SELECT {', '.join(columns)} FROM messages ORDER BY id").fetchall()

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from bot.config import ConfigError, load_config, render_example
+from tests.helpers import run_muse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,13 +117,9 @@ def test_check_config_command(tmp_path: Path) -> None:
     good.write_text("[text]\ntemperature = 0.2\n")
     bad = tmp_path / "bad.toml"
     bad.write_text("[text]\ntemperature = 'hot'\ntop_p = 3\n")
-    ok = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "check-config", str(good)], capture_output=True, text=True
-    )
+    ok = run_muse("check-config", str(good))
     assert ok.returncode == 0 and "OK" in ok.stdout
-    fail = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "check-config", str(bad)], capture_output=True, text=True
-    )
+    fail = run_muse("check-config", str(bad))
     assert fail.returncode == 2
     assert "2 problem(s)" in fail.stderr
     assert "temperature = 'hot'" in fail.stderr and "top_p = 3" in fail.stderr

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,14 +27,14 @@ from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
 from core.fair_use.policy import Policy
-from core.fair_use.settings import PolicySettings
+from core.fair_use.settings import LimitSettings, PolicySettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings, ImagineOptions, validate_imagine
 from core.memory.store import Memory
 from core.text.engine import TextEngine
 from core.text.settings import TextSettings
 from tests.conftest_image import image_engine, image_settings, tiny_image_dir  # noqa: F401
-from tests.helpers import answered, eventually, platform_muse, with_scheduler
+from tests.helpers import PacerClock, answered, eventually, platform_muse, with_scheduler
 from tests.standins.discord_api import (
     ADMIN_USER_ID,
     ART_CHANNEL_ID,
@@ -63,13 +62,6 @@ MENTION = f"<@{BOT_USER_ID}>"
 
 
 # -- fixtures and helpers -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[DiscordStandin]:
-    async with DiscordStandin() as server:
-        yield server
-        assert not server.internal_errors, server.internal_errors[0]
 
 
 def make_muse(
@@ -192,9 +184,10 @@ async def test_mention_gets_a_streamed_reply_to_the_message(
 
 
 async def test_edits_are_paced_per_channel_and_end_with_the_exact_text(
-    dmuse: Muse, standin: DiscordStandin
+    dmuse: Muse, standin: DiscordStandin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     interval = 0.15
+    clock = PacerClock().install(monkeypatch)
     async with running(dmuse, standin, edit_interval_seconds=interval) as adapter:
         first = await user_message(adapter, standin, "one")
         second = await user_message(adapter, standin, "two")
@@ -205,9 +198,10 @@ async def test_edits_are_paced_per_channel_and_end_with_the_exact_text(
             adapter.context.reply_to(second).stream(slow(words_b, 0.02)),
         )
         calls = writes(standin, GENERAL_CHANNEL_ID)
-        gaps = [b.at - a.at for a, b in itertools.pairwise(calls)]
-        # Two replies streaming at once share the channel's pace (loosely: timer slack).
-        assert gaps and min(gaps) >= interval * 0.8, gaps
+        # Two replies streaming at once share the channel's pace: on the pacer's clock, every
+        # write but the very first waited one full interval after the one before it, whichever
+        # reply made it (a pace per reply would let each reply's first write through at once).
+        assert len(calls) >= 4 and clock.waits == pytest.approx([interval] * (len(calls) - 1))
         for sent, words in ((sent_a, words_a), (sent_b, words_b)):
             [message_id] = sent.message_ids
             edits = standin.calls("PATCH", rf"/channels/{GENERAL_CHANNEL_ID}/messages/{message_id}")
@@ -660,10 +654,11 @@ async def test_schedule_added_by_slash_command_posts_once_into_the_channel(
 
 @pytest.mark.slow
 async def test_flood_of_500_mentions_each_answered_or_told_busy(
-    dmuse: Muse, standin: DiscordStandin
+    memory: Memory, text_engine: TextEngine, text_settings: TextSettings, standin: DiscordStandin
 ) -> None:
-    dmuse.limits = dmuse.limits.model_copy(update={"queue_depth": 100})
-    dmuse.admission.depth = 100
+    # The queue depth is read when Muse is built: build it with it.
+    limits = LimitSettings(queue_depth=100, requests_per_minute=0, notify_wait_seconds=3600)
+    dmuse = platform_muse(memory, text_engine, text_settings, limits=limits)
     async with running(dmuse, standin):
         mentions = []
         for i in range(500):
@@ -682,6 +677,8 @@ async def test_flood_of_500_mentions_each_answered_or_told_busy(
         await standin.wait_until(lambda: len(answers()) == 500, 240, "500 answers")
         busy = [m for m in answers().values() if m["content"].startswith("I'm busy right now")]
         assert not [m for m in answers().values() if m["content"].startswith("Sorry")]
+        # Any refusal comes from a queue of exactly the configured depth.
+        assert all(m["content"].startswith("I'm busy right now (100 requests") for m in busy)
         keys = [GENERAL_KEY, f"discord:{GUILD_ID}:{ART_CHANNEL_ID}"]
         done = await answered(dmuse, keys[0]) + await answered(dmuse, keys[1])
         accepted = 500 - len(busy)

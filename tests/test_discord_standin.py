@@ -6,7 +6,7 @@ import asyncio
 import io
 import json
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import discord
@@ -27,13 +27,6 @@ from tests.standins.discord_api import (
 )
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[DiscordStandin]:
-    async with DiscordStandin() as server:
-        yield server
-        assert not server.internal_errors, server.internal_errors[0]
 
 
 def _intents(message_content: bool = True) -> discord.Intents:
@@ -106,7 +99,9 @@ async def test_reply_is_posted_with_message_reference(standin: DiscordStandin) -
         assert seen[1].reference is not None and seen[1].reference.message_id == int(sent["id"])
 
 
-async def test_rate_limited_post_is_retried(standin: DiscordStandin) -> None:
+async def test_rate_limited_post_is_retried(
+    standin: DiscordStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = discord.Client(intents=_intents())
 
     @client.event
@@ -115,15 +110,26 @@ async def test_rate_limited_post_is_retried(standin: DiscordStandin) -> None:
             await message.channel.send("after the wait")
 
     path = rf"/channels/{GENERAL_CHANNEL_ID}/messages"
-    standin.rate_limit("POST", path, times=1, retry_after=0.2)
+    # Every sleep, with how many posts the stand-in had seen when it began.
+    sleeps: list[tuple[float, int]] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded_sleep(delay: float, *args: object, **kwargs: object) -> object:
+        sleeps.append((delay, len(standin.calls("POST", path))))
+        return await real_sleep(delay, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded_sleep)
+    standin.rate_limit("POST", path, times=1, retry_after=0.237)
     async with running_client(standin, client):
         await standin.send_user_message(GENERAL_CHANNEL_ID, "go")
         await standin.wait_for_call("POST", path, status=200)
         limited, delivered = standin.calls("POST", path)
-        assert limited.status == 429 and limited.response["retry_after"] == 0.2
+        assert limited.status == 429 and limited.response["retry_after"] == 0.237
         assert limited.response["global"] is False
         assert delivered.json == limited.json and delivered.json["content"] == "after the wait"
-        assert delivered.at - limited.at >= 0.15  # discord.py honoured retry_after
+        # discord.py honoured retry_after: it slept exactly that long between the refused
+        # post and its retry (and never before the refusal).
+        assert [n for delay, n in sleeps if delay == 0.237] == [1]
         assert [m["content"] for m in standin.bot_messages(GENERAL_CHANNEL_ID)] == [
             "after the wait"
         ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,17 +13,20 @@ from bot.features import register_commands
 from core.chat.service import Muse
 from core.fair_use.quotas import Quotas, until_reset
 from core.fair_use.settings import LimitSettings
-from tests.helpers import RecordingReply, msg
+from core.runtime.device import DeviceArbiter
+from core.text.engine import TextEngine
+from tests.helpers import RecordingReply, msg, tiny_text_settings
 
 
-def with_limits(muse: Muse, **changes: object) -> Muse:
-    limits = LimitSettings.model_validate(changes)
+def with_limits(muse: Muse, engine: TextEngine | None = None, **changes: Any) -> Muse:
+    """A Muse on the same memory built with these [limits] (and engine, with its settings)."""
+    engine = engine or muse.text_engine
     core = Muse(
         memory=muse.memory,
-        text_engine=muse.text_engine,
-        arbiter=muse.arbiter,
-        text_settings=muse.text_settings,
-        limits=limits,
+        text_engine=engine,
+        arbiter=engine.arbiter,
+        text_settings=engine.settings,
+        limits=LimitSettings(**changes),
     )
     register_commands(core)
     return core
@@ -83,18 +88,35 @@ async def test_full_queue_answers_busy_at_once(muse: Muse) -> None:
     assert sum(1 for s in stored if s.role == "user") == 2  # refused requests stored nothing
 
 
-async def test_place_in_line_is_reported(muse: Muse) -> None:
-    m = with_limits(muse, notify_wait_seconds=0.0, requests_per_minute=0)
-    m.admission.concurrency["text"] = 1
-    m.text_engine.max_batch = 1
-    m.text_engine.eos_ids = set()
-    replies = [RecordingReply() for _ in range(3)]
-    await asyncio.gather(
-        *(m.handle_message(msg("hi", author=f"u{i}"), r) for i, r in enumerate(replies))
-    )
-    assert replies[2].statuses and replies[2].statuses[0].startswith("You're #")
-    assert " in line — about " in replies[2].statuses[0]
-    assert not replies[0].statuses
+async def test_place_in_line_is_reported(muse: Muse, tiny_text_dir: Path) -> None:
+    # One reply at a time, set where it is read: the engine's and the queue's construction.
+    one_at_a_time = tiny_text_settings(tiny_text_dir, max_batch_size=1)
+    engine = TextEngine(one_at_a_time, DeviceArbiter())
+    await engine.load()
+    try:
+        m = with_limits(muse, engine, notify_wait_seconds=0.0, requests_per_minute=0)
+        assert m.admission.concurrency["text"] == 1
+        engine.eos_ids = set()  # every reply runs its full length
+        replies = [RecordingReply() for _ in range(3)]
+        most_running = 0
+
+        async def watch() -> None:
+            nonlocal most_running
+            while True:
+                most_running = max(most_running, engine.running)
+                await asyncio.sleep(0.005)
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.gather(
+            *(m.handle_message(msg("hi", author=f"u{i}"), r) for i, r in enumerate(replies))
+        )
+        watcher.cancel()
+        assert most_running == 1  # the engine really served them one at a time
+        assert replies[2].statuses and replies[2].statuses[0].startswith("You're #")
+        assert " in line — about " in replies[2].statuses[0]
+        assert not replies[0].statuses
+    finally:
+        await engine.arbiter.close()
 
 
 async def test_cancel_stops_a_running_reply(muse: Muse) -> None:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.shell import REPLY_PREFIX
 from core.chat.service import INTERRUPTED_MARK
+from tests.helpers import message_rows, start_muse
 
 pytestmark = pytest.mark.slow
 
@@ -24,26 +23,8 @@ LONG_REPLIES = "[text]\ntemperature = 0.0\nmax_new_tokens = 20000\n"
 def start(tmp_path: Path, tiny_root: Path, config: str) -> subprocess.Popen[str]:
     cfg = tmp_path / "muse.toml"
     cfg.write_text(config)
-    env = {**os.environ, "MUSE_TINY_DIR": str(tiny_root), "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "chat",
-            "--tiny",
-            "--config",
-            str(cfg),
-            "--db",
-            str(tmp_path / "muse.db"),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    args = ("chat", "--tiny", "--config", str(cfg), "--db", str(tmp_path / "muse.db"))
+    return start_muse(*args, tiny=tiny_root, cwd=tmp_path)
 
 
 def wait_for_reply_start(proc: subprocess.Popen[str]) -> str:
@@ -56,9 +37,8 @@ def wait_for_reply_start(proc: subprocess.Popen[str]) -> str:
     return seen
 
 
-def rows(db: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
+def rows(db: Path) -> list[tuple[Any, ...]]:
+    return message_rows(db, "role", "content")
 
 
 def test_sigterm_ends_the_reply_with_a_mark_stores_it_and_exits_0(

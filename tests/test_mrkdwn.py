@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from adapters.slack.mrkdwn import RULE, escape, to_mrkdwn
+from adapters.slack.mrkdwn import _RESERVED, RULE, escape, to_mrkdwn
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,13 @@ from adapters.slack.mrkdwn import RULE, escape, to_mrkdwn
             "hey &lt;@U0ALICE001&gt; in <#C0GENERAL1|general>",
         ),
         ("<!channel> wake up", "&lt;!channel&gt; wake up"),
+        (
+            "<!here|here> and <!subteam^S0TEAM|team>",
+            "&lt;!here|here&gt; and &lt;!subteam^S0TEAM|team&gt;",
+        ),
+        ("[<!here>](https://example.com)", "<https://example.com|&lt;!here&gt;>"),
+        ("[x](https://example.com/<!here>)", "<https://example.com/%3C!here%3E|x>"),
+        ("<#C0GENERAL1|<!here>>", "&lt;#C0GENERAL1|&lt;!here&gt;&gt;"),
         ("snake_case and 2*3*4 stay", "snake_case and 2*3*4 stay"),
         ("Use **kwargs to forward", "Use **kwargs to forward"),
         ("plain text.\n\nTwo paragraphs!", "plain text.\n\nTwo paragraphs!"),
@@ -110,10 +118,36 @@ def unescape(text: str) -> str:
     return html.unescape(text) if "&" in text else text
 
 
-@given(st.text(max_size=300), st.booleans())
+# Pieces of mentions, links, entities, code and emphasis, so that generated text often forms them.
+PIECES = ["<", ">", "<!", "<@", "<#", "C0G", "U0A", "here", "channel", "subteam^S1", "|", "&"]
+PIECES += ["[", "](", ")", "https://", "mailto:", "x.y", "`", "```", "*", "_", "~", "#", "\n"]
+PIECES += [" ", "a", "-"]
+SLACKISH = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
+URL_TAIL = st.lists(st.sampled_from([p for p in PIECES if not set(p) & set("() \n")]), max_size=8)
+LINKS = st.tuples(
+    SLACKISH, URL_TAIL.map("".join), st.sampled_from(["[{}](https://{})", "<https://{1}|{0}>"])
+).map(lambda t: t[2].format(t[0], t[1]))
+CONTROL = re.compile(r"<([^<>]*)>")
+# The only control sequences we emit: links and channel references, which ping nobody.
+HARMLESS = re.compile(r"#C[A-Z0-9]+(?:\|[^<>]*)?|(?i:https?|mailto|ftp):[^\s<>|]*(?:\|[^<>]*)?")
+
+
+@given(st.one_of(st.text(max_size=300), SLACKISH, LINKS), st.booleans())
+@example("[<!here>](HTTP://x) <https://a|<@U0A>> [x](https://a<!channel>)", False)
 @settings(max_examples=300)
-def test_never_raises(markdown: str, partial: bool) -> None:
-    assert isinstance(to_mrkdwn(markdown, partial=partial), str)
+def test_any_text_pings_nobody_and_escapes_the_rest(markdown: str, partial: bool) -> None:
+    out = to_mrkdwn(markdown, partial=partial)
+    controls = CONTROL.findall(out)
+    # No <!channel>, <!here>, <!subteam^…> or <@U…>: every < opens a link or channel ref.
+    assert "<!" not in out and "<@" not in out
+    assert all(HARMLESS.fullmatch(c) for c in controls), controls
+    assert out.count("<") == len(controls)
+    # Everything else follows Slack's escaping: & only in entities, > only as quote markers.
+    rest = re.sub(r"(?m)^>(?: ?>)*", "", CONTROL.sub("", out))
+    assert not re.search(r"&(?!amp;|lt;|gt;)", rest) and ">" not in rest
+    # Our private-use markers and placeholders never leak into the text.
+    if not _RESERVED.search(markdown):
+        assert not _RESERVED.search(out)
 
 
 @given(PROSE)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from pydantic import BaseModel, SecretStr
 from bot.privacy import prune_old
 from bot.secrets import RedactSecrets, collect_secrets
 from core.memory.store import Memory
+from tests.helpers import run_muse
 
 
 async def seeded(path: Path) -> None:
@@ -28,20 +27,16 @@ async def seeded(path: Path) -> None:
     await mem.close()
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True)
-
-
 @pytest.mark.slow
 async def test_export_and_purge_commands(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     await seeded(db)
-    out = cli("export", "--conversation", "discord:g:c", "--db", str(db))
+    out = run_muse("export", "--conversation", "discord:g:c", "--db", str(db))
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert [m["content"] for m in data["messages"]] == ["hi from ann", "hello ann", "hi from bob"]
 
-    done = cli("purge", "--user", "discord:ann", "--db", str(db))
+    done = run_muse("purge", "--user", "discord:ann", "--db", str(db))
     assert done.returncode == 0, done.stderr
     assert "1 messages rows deleted, 1 feedback rows deleted" in done.stdout
     with sqlite3.connect(db) as conn:
@@ -50,7 +45,7 @@ async def test_export_and_purge_commands(tmp_path: Path) -> None:
     # Only ann's messages on Discord went; bob's and ann's Slack messages stay.
     assert left == ["hello ann", "hi from bob", "ann on slack"]
 
-    bad = cli("purge", "--user", "ann", "--db", str(db))
+    bad = run_muse("purge", "--user", "ann", "--db", str(db))
     assert bad.returncode == 2 and "platform:id" in bad.stderr
 
 

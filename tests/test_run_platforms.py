@@ -4,14 +4,17 @@ talking to the local Discord and Slack stand-ins through `api_url` in the config
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import signal
 import socket
-import sys
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import start_muse
 from tests.standins.discord_api import BOT_USER_ID, GENERAL_CHANNEL_ID, TOKEN, DiscordStandin
 from tests.standins.slack_api import APP_TOKEN, BOT_TOKEN, SlackApiStandin
 from tests.standins.slack_signing import (
@@ -25,25 +28,33 @@ from tests.standins.slack_signing import (
 pytestmark = pytest.mark.slow
 
 
-async def start_muse(tmp_path: Path, tiny_root: Path, config: str, env: dict[str, str]):
+@dataclass
+class Running:
+    """What `muse run` left once it exited: its stderr (the log) and exit status."""
+
+    log: str = ""
+    returncode: int | None = None
+
+
+@contextlib.asynccontextmanager
+async def muse_run(
+    tmp_path: Path, tiny_root: Path, config: str, env: dict[str, str]
+) -> AsyncIterator[Running]:
+    """`muse run --tiny` in the background; SIGTERM and its exit once the block is done."""
     cfg = tmp_path / "muse.toml"
     cfg.write_text(config)
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        "--tiny",
-        "--config",
-        str(cfg),
-        "--db",
-        str(tmp_path / "muse.db"),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "MUSE_TINY_DIR": str(tiny_root), "HF_HUB_OFFLINE": "1", **env},
-        cwd=tmp_path,
-    )
+    args = ("run", "--tiny", "--config", str(cfg), "--db", str(tmp_path / "muse.db"))
+    proc = start_muse(*args, tiny=tiny_root, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    # Read both pipes from the start, so a chatty log can never fill one and stall Muse.
+    output = asyncio.create_task(asyncio.to_thread(proc.communicate))
+    running = Running()
+    try:
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        _, running.log = await asyncio.wait_for(output, 60)
+        running.returncode = proc.returncode
 
 
 async def test_muse_run_with_a_discord_token_serves_discord(
@@ -51,8 +62,8 @@ async def test_muse_run_with_a_discord_token_serves_discord(
 ) -> None:
     async with DiscordStandin() as standin:
         config = f'[discord]\napi_url = "{standin.api_url}"\nsync_commands = "off"\n'
-        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": TOKEN})
-        try:
+        tokens = {"DISCORD_TOKEN": TOKEN}
+        async with muse_run(tmp_path, tiny_text_dir.parent, config, tokens) as muse:
             await standin.wait_ready(timeout=120)
             # The bot's ready event comes a little after READY; a mention sent before it is
             # still delivered, so no need to wait for it.
@@ -60,13 +71,9 @@ async def test_muse_run_with_a_discord_token_serves_discord(
             await standin.wait_until(
                 lambda: bool(standin.bot_messages(GENERAL_CHANNEL_ID)), 120, "a reply"
             )
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 0, stderr.decode()[-3000:]
+        log = muse.log
+        assert muse.returncode == 0, log[-3000:]
         assert standin.identify_payloads[0]["token"] == TOKEN
-        log = stderr.decode()
         assert TOKEN not in log  # secrets never reach the log
         assert "terminal chat" not in log  # the shell did not start instead
 
@@ -77,20 +84,15 @@ async def test_muse_run_with_slack_tokens_serves_slack_over_socket_mode(
     async with SlackApiStandin() as slack:
         config = f'[slack]\napi_url = "{slack.api_url}"\n'  # mode = "socket" by default
         tokens = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
-        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, tokens)
-        try:
+        async with muse_run(tmp_path, tiny_text_dir.parent, config, tokens) as muse:
             await slack.socket.wait_connected(timeout=120)
             event = app_mention_event(CHANNEL_ID, ALICE, f"{mention()} hello")
             envelope = await slack.socket.push_event(event_callback(event))
             await slack.socket.wait_for_ack(envelope, timeout=30)
             [post] = await slack.wait_for("chat.postMessage", timeout=120)
             assert post.params["thread_ts"] == event["ts"] and post.token == BOT_TOKEN
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(proc.communicate(), 60)
-        log = stderr.decode()
-        assert proc.returncode == 0, log[-3000:]
+        log = muse.log
+        assert muse.returncode == 0, log[-3000:]
         assert BOT_TOKEN not in log and APP_TOKEN not in log
         assert not slack.socket.open_connections  # closed cleanly on SIGTERM
 
@@ -98,9 +100,16 @@ async def test_muse_run_with_slack_tokens_serves_slack_over_socket_mode(
 # -- failures a supervisor must be able to act on ------------------------------------------
 
 
-async def finished(proc: asyncio.subprocess.Process, timeout: float = 50) -> str:
-    _, stderr = await asyncio.wait_for(proc.communicate(), timeout)
-    return stderr.decode()
+async def run_until_exit(
+    tmp_path: Path, tiny_root: Path, config: str, env: dict[str, str], timeout: float = 50
+) -> Running:
+    """`muse run --tiny` that is expected to stop by itself: its log and exit status."""
+    cfg = tmp_path / "muse.toml"
+    cfg.write_text(config)
+    args = ("run", "--tiny", "--config", str(cfg), "--db", str(tmp_path / "muse.db"))
+    proc = start_muse(*args, tiny=tiny_root, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    _, log = await asyncio.wait_for(asyncio.to_thread(proc.communicate), timeout)
+    return Running(log, proc.returncode)
 
 
 def assert_refused(log: str, *expected: str) -> None:
@@ -115,10 +124,9 @@ async def test_a_rejected_discord_token_exits_78_naming_the_cause_and_fix(
 ) -> None:
     async with DiscordStandin() as standin:
         config = f'[discord]\napi_url = "{standin.api_url}"\nsync_commands = "off"\n'
-        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": "nope"})
-        log = await finished(proc)
-    assert proc.returncode == 78
-    assert_refused(log, "401 Unauthorized", "DISCORD_TOKEN")
+        muse = await run_until_exit(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": "no"})
+    assert muse.returncode == 78
+    assert_refused(muse.log, "401 Unauthorized", "DISCORD_TOKEN")
 
 
 async def test_a_disallowed_message_content_intent_exits_78(
@@ -127,20 +135,20 @@ async def test_a_disallowed_message_content_intent_exits_78(
     async with DiscordStandin() as standin:
         standin.gateway.allowed_privileged = 0  # the Portal switch is off
         config = f'[discord]\napi_url = "{standin.api_url}"\nsync_commands = "off"\n'
-        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": TOKEN})
-        log = await finished(proc)
-    assert proc.returncode == 78
-    assert_refused(log, "4014", "message_content_intent = false")
+        muse = await run_until_exit(
+            tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": TOKEN}
+        )
+    assert muse.returncode == 78
+    assert_refused(muse.log, "4014", "message_content_intent = false")
 
 
 async def test_a_refused_slack_token_exits_78(tmp_path: Path, tiny_text_dir: Path) -> None:
     async with SlackApiStandin() as slack:
         config = f'[slack]\napi_url = "{slack.api_url}"\n'
         tokens = {"SLACK_BOT_TOKEN": "xoxb-revoked", "SLACK_APP_TOKEN": APP_TOKEN}
-        proc = await start_muse(tmp_path, tiny_text_dir.parent, config, tokens)
-        log = await finished(proc)
-    assert proc.returncode == 78
-    assert_refused(log, "Slack refused the bot token", "SLACK_BOT_TOKEN")
+        muse = await run_until_exit(tmp_path, tiny_text_dir.parent, config, tokens)
+    assert muse.returncode == 78
+    assert_refused(muse.log, "Slack refused the bot token", "SLACK_BOT_TOKEN")
 
 
 async def test_an_unreachable_api_is_retried_with_backoff_until_stopped(
@@ -149,15 +157,25 @@ async def test_an_unreachable_api_is_retried_with_backoff_until_stopped(
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    config = f'[discord]\napi_url = "http://127.0.0.1:{port}/api/v10"\nsync_commands = "off"\n'
-    proc = await start_muse(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": TOKEN})
+    cfg = tmp_path / "muse.toml"
+    cfg.write_text(
+        f'[discord]\napi_url = "http://127.0.0.1:{port}/api/v10"\nsync_commands = "off"\n'
+    )
+    args = ("run", "--tiny", "--config", str(cfg), "--db", str(tmp_path / "muse.db"))
+    proc = start_muse(
+        *args,
+        tiny=tiny_text_dir.parent,
+        env={"DISCORD_TOKEN": TOKEN},
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.stderr is not None
     seen = ""
     while seen.count("retrying in") < 2:  # two attempts failed and were scheduled again
-        line = await asyncio.wait_for(proc.stderr.readline(), 50)
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 50)
         assert line, seen[-3000:]
-        seen += line.decode()
+        seen += line
     proc.send_signal(signal.SIGTERM)
-    await finished(proc)
-    assert proc.returncode == 0
-    assert "(attempt 1)" in seen and "(attempt 2)" in seen and "Traceback" not in seen
+    _, rest = await asyncio.wait_for(asyncio.to_thread(proc.communicate), 50)
+    assert proc.returncode == 0, rest[-3000:]
+    assert "(attempt 1)" in seen and "(attempt 2)" in seen and "Traceback" not in seen + rest

@@ -21,13 +21,6 @@ NOW = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)  # Monday, 07:30 in Paris
 
 
 @pytest.fixture
-def outbound(muse: Muse) -> RecordingOutbound:
-    out = RecordingOutbound()
-    muse.outbounds["test"] = out
-    return out
-
-
-@pytest.fixture
 def scheduler(muse: Muse, outbound: RecordingOutbound) -> Scheduler:
     return with_scheduler(muse, clock=FakeClock(NOW))
 

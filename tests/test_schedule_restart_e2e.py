@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from adapters.shell import REPLY_PREFIX
+from tests.helpers import start_muse
 
 pytestmark = pytest.mark.slow
 
@@ -26,17 +25,8 @@ QUICK_POST = "[text]\ntemperature = 0.0\nmax_new_tokens = 16\n"
 def muse_chat(tmp_path: Path, tiny_root: Path, config: str) -> subprocess.Popen[str]:
     cfg = tmp_path / "muse.toml"
     cfg.write_text(config, encoding="utf-8")
-    env = {**os.environ, "MUSE_TINY_DIR": str(tiny_root), "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "bot.cli", "chat", "--tiny", "--config", str(cfg)]
-    return subprocess.Popen(
-        [*command, "--db", str(tmp_path / "muse.db")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    args = ("chat", "--tiny", "--config", str(cfg), "--db", str(tmp_path / "muse.db"))
+    return start_muse(*args, tiny=tiny_root, cwd=tmp_path)
 
 
 def query(db: Path, sql: str) -> list[tuple[object, ...]]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from adapters.shell import REPLY_PREFIX
+from tests.helpers import run_muse
 
 pytestmark = pytest.mark.slow
 
@@ -19,24 +17,10 @@ NEVER_SOON = "0 0 29 2 *"
 
 
 def chat(lines: list[str], db: Path, config: Path, tiny_root: Path) -> str:
-    env = {**os.environ, "MUSE_TINY_DIR": str(tiny_root), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "chat",
-            "--tiny",
-            "--db",
-            str(db),
-            "--config",
-            str(config),
-        ],
+    done = run_muse(
+        *("chat", "--tiny", "--db", str(db), "--config", str(config)),
         input="".join(f"{line}\n" for line in lines),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
+        tiny=tiny_root,
         cwd=db.parent,
     )
     assert done.returncode == 0, done.stderr

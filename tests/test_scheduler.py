@@ -57,13 +57,6 @@ def settings(**kw: object) -> SchedulerSettings:
 
 
 @pytest.fixture
-def outbound(muse: Muse) -> RecordingOutbound:
-    out = RecordingOutbound()
-    muse.outbounds["test"] = out
-    return out
-
-
-@pytest.fixture
 async def stored(muse: Muse) -> Schedule:
     """A daily schedule created three days before SLOT."""
     store = ScheduleStore(muse.memory.connection)

@@ -3,50 +3,34 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.shell import REPLY_PREFIX
+from tests.helpers import message_rows, run_muse
 
 pytestmark = pytest.mark.slow
 
 
 def run_shell(lines: list[str], db: Path, tiny_root: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MUSE_TINY_DIR": str(tiny_root), "HF_HUB_OFFLINE": "1"}
     # Greedy: a sampled reply from random weights can be empty (end-of-text first), and
     # then there is nothing to store; greedy gives the same non-empty reply every run.
     config = db.parent / "greedy.toml"
     config.write_text("[text]\ntemperature = 0.0\nmax_new_tokens = 24\n", encoding="utf-8")
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "chat",
-            "--tiny",
-            "--db",
-            str(db),
-            "--config",
-            str(config),
-        ],
+    return run_muse(
+        *("chat", "--tiny", "--db", str(db), "--config", str(config)),
         input="".join(f"{line}\n" for line in lines),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
+        tiny=tiny_root,
         cwd=db.parent,
     )
 
 
-def rows(db: Path) -> list[tuple[str, str, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(
-            "SELECT conversation, role, content FROM messages ORDER BY id"
-        ).fetchall()
+def rows(db: Path) -> list[tuple[Any, ...]]:
+    return message_rows(db, "conversation", "role", "content")
 
 
 def test_two_messages_two_replies_and_memory_survives_restart(

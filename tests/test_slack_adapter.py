@@ -70,12 +70,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # -- fixtures and helpers -------------------------------------------------------------------
 
 
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackApiStandin]:
-    async with SlackApiStandin() as standin:
-        yield standin
-
-
 def make_muse(
     memory: Memory,
     engine: TextEngine,

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -11,6 +8,7 @@ from core.errors import ModelUnavailable
 from core.runtime.device import DeviceArbiter
 from core.text.engine import GenerationSettings, TextEngine
 from core.text.settings import TextSettings
+from tests.helpers import run_muse
 
 
 async def collect(engine: TextEngine, ids: list[int], gen: GenerationSettings) -> list[str]:
@@ -86,24 +84,7 @@ async def test_a_missing_local_folder_is_named_as_such(where: str) -> None:
 def test_cli_offline_error_has_no_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cfg = tmp_path / "muse.toml"
     cfg.write_text('[text]\nmodel = "no-such-org/no-such-model"\n')
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "chat",
-            "--config",
-            str(cfg),
-            "--db",
-            str(tmp_path / "d.db"),
-        ],
-        input="",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    done = run_muse("chat", "--config", str(cfg), "--db", str(tmp_path / "d.db"))
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "no-such-org/no-such-model" in done.stderr and "--tiny" in done.stderr

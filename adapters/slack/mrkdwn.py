@@ -15,6 +15,18 @@ fence is closed, so a half-streamed reply still renders as a code block.
 `partial=True` is for text that is still streaming: on the last line it also hides a dangling
 emphasis opener (`Hello **wor` → `Hello wor`), an unfinished link and an unclosed inline code
 span, which the next, longer render shows properly.
+
+Why not Slack's own `markdown_text` (chat.postMessage and chat.update take standard Markdown
+there, and slack_sdk passes it through): decided against, for two properties we rely on.
+No ping: in `text` every `<` we do not emit ourselves is escaped, so `<!channel>`, `<!here>`
+or `<@U…>` in model output is shown, never acted on; Slack documents neither escaping nor how
+mentions are treated in `markdown_text`, so the guarantee would rest on undocumented
+behaviour that no test of ours can check. Exact final text: Slack translates `markdown_text`
+into blocks of its own choosing (one input may become several), so a finished reply shows
+Slack's rendering, which we neither know nor can compare; with `text` it is exactly
+`to_mrkdwn(final)`, checked against the stand-ins. It also cannot be combined with `text` and
+has its own 12,000-character limit. Worth another look only if Slack documents that mentions
+in `markdown_text` are never parsed and returns the rendered text.
 """
 
 from __future__ import annotations

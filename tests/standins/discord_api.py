@@ -84,10 +84,6 @@ class RecordedCall:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
-    def path_ids(self) -> list[int]:
-        """The snowflakes in the path, in order (channel id, message id, ...)."""
-        return [int(x) for x in re.findall(r"(?<=/)\d{5,}(?=/|$)", self.path)]
-
 
 @dataclass
 class InteractionRecord:
@@ -100,7 +96,6 @@ class InteractionRecord:
     dispatched_at: float  # time.monotonic()
     response_type: int | None = None  # callback type: 4 message, 5 deferred, 6, 7, 8, 9
     response_data: Json | None = None
-    responded_at: float | None = None
     original_message_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
     expired: bool = False
@@ -1218,7 +1213,6 @@ class DiscordStandin:
             )
         record.response_type = kind
         record.response_data = data
-        record.responded_at = time.monotonic()
         if req.query.get("with_response") not in ("1", "true", "True"):
             return None
         answer: Json = {

@@ -38,8 +38,6 @@ RESPONSE_URL = "response_url"  # method name for POSTs to a slash command's resp
 # Slack rejects long texts with msg_too_long; it advises <= 4,000 characters and, per
 # /work/shared/platform-notes.md, errors appear near there, so the stand-in is strict by default.
 DEFAULT_MAX_TEXT = 4_000
-STREAM_MAX_MARKDOWN = 12_000  # documented per-call limit of markdown_text for chat.*Stream
-STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
 
 
 class SlackError(Exception):
@@ -57,7 +55,6 @@ class SlackCall:
     headers: dict[str, str]  # keys lower-cased
     token: str | None
     content_type: str
-    http_method: str
     at: float  # time.monotonic() when the request arrived
     status: int
     response: dict[str, Any]
@@ -76,8 +73,6 @@ class UploadedFile:
     file_id: str
     filename: str
     length: int  # as declared to files.getUploadURLExternal
-    alt_txt: str | None = None
-    snippet_type: str | None = None
     data: bytes | None = None  # None until the upload POST arrives
     title: str | None = None
     channel_id: str | None = None
@@ -100,7 +95,6 @@ class SlackApiStandin:
         bot_user_id: str = BOT_USER_ID,
         bot_id: str = BOT_ID,
         app_id: str = APP_ID,
-        streaming: bool = False,
         max_text_length: int | None = DEFAULT_MAX_TEXT,
     ) -> None:
         self.bot_token = bot_token
@@ -109,7 +103,6 @@ class SlackApiStandin:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.app_id = app_id
-        self.streaming = streaming  # chat.*Stream answer unknown_method unless True
         self.max_text_length = max_text_length
         # Overrides for conversations.info / users.info; unknown ids get a synthesized object.
         self.channels: dict[str, dict[str, Any]] = {}
@@ -133,9 +126,6 @@ class SlackApiStandin:
             "chat.update": self._update,
             "chat.delete": self._delete,
             "chat.postEphemeral": self._post_ephemeral,
-            "chat.startStream": self._start_stream,
-            "chat.appendStream": self._append_stream,
-            "chat.stopStream": self._stop_stream,
             "reactions.add": self._reactions_add,
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
@@ -251,7 +241,6 @@ class SlackApiStandin:
                 headers={k.lower(): v for k, v in request.headers.items()},
                 token=token,
                 content_type=content_type,
-                http_method=request.method,
                 at=arrived,
                 status=status,
                 response=body,
@@ -264,8 +253,6 @@ class SlackApiStandin:
         self, method: str, params: dict[str, Any], token: str | None
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         handler = self._handlers.get(method)
-        if method in STREAM_METHODS and not self.streaming:
-            handler = None
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method", "req_method": method}, {}
         if not token:
@@ -314,7 +301,6 @@ class SlackApiStandin:
                 headers={k.lower(): v for k, v in request.headers.items()},
                 token=None,
                 content_type=request.content_type,
-                http_method=request.method,
                 at=arrived,
                 status=status,
                 response={"ok": status == 200, "body": text},
@@ -337,7 +323,6 @@ class SlackApiStandin:
                 headers={k.lower(): v for k, v in request.headers.items()},
                 token=None,
                 content_type=request.content_type,
-                http_method=request.method,
                 at=arrived,
                 status=200 if ok else 400,
                 response={"ok": ok, "body": "ok" if ok else "invalid_payload"},
@@ -354,9 +339,8 @@ class SlackApiStandin:
         self._last_ts_us = max(now, self._last_ts_us + 1)
         return f"{self._last_ts_us // 1_000_000}.{self._last_ts_us % 1_000_000:06d}"
 
-    def _check_text(self, text: str | None, limit: int | None = None) -> None:
-        limit = self.max_text_length if limit is None else limit
-        if text and limit is not None and len(text) > limit:
+    def _check_text(self, text: str | None) -> None:
+        if text and self.max_text_length is not None and len(text) > self.max_text_length:
             raise SlackError("msg_too_long")
 
     def _bot_message(self, ts: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -370,7 +354,7 @@ class SlackApiStandin:
             "ts": ts,
             "bot_profile": {"id": self.bot_id, "app_id": self.app_id, "name": BOT_NAME},
         }
-        for key in ("blocks", "attachments", "markdown_text", "metadata"):
+        for key in ("blocks", "attachments", "metadata"):
             if params.get(key) is not None:
                 message[key] = _maybe_json(params[key])
         if params.get("thread_ts"):
@@ -398,10 +382,9 @@ class SlackApiStandin:
 
     def _post_message(self, params: dict[str, Any], token: str) -> dict[str, Any]:
         channel = _need(params, "channel", "channel_not_found")
-        if not any(params.get(k) for k in ("text", "blocks", "attachments", "markdown_text")):
+        if not any(params.get(k) for k in ("text", "blocks", "attachments")):
             raise SlackError("no_text")
         self._check_text(params.get("text"))
-        self._check_text(params.get("markdown_text"), STREAM_MAX_MARKDOWN)
         ts = self._next_ts()
         message = self._bot_message(ts, params)
         self._messages[(channel, ts)] = message
@@ -409,12 +392,10 @@ class SlackApiStandin:
 
     def _update(self, params: dict[str, Any], token: str) -> dict[str, Any]:
         channel, ts, message = self._stored(params)
-        if not any(
-            params.get(k) is not None for k in ("text", "blocks", "attachments", "markdown_text")
-        ):
+        if not any(params.get(k) is not None for k in ("text", "blocks", "attachments")):
             raise SlackError("no_text")
         self._check_text(params.get("text"))
-        for key in ("text", "blocks", "attachments", "markdown_text"):
+        for key in ("text", "blocks", "attachments"):
             if params.get(key) is not None:
                 message[key] = _maybe_json(params[key])
         message["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
@@ -428,44 +409,12 @@ class SlackApiStandin:
     def _post_ephemeral(self, params: dict[str, Any], token: str) -> dict[str, Any]:
         channel = _need(params, "channel", "channel_not_found")
         user = _need(params, "user", "user_not_in_channel")
-        if not any(params.get(k) for k in ("text", "blocks", "attachments", "markdown_text")):
+        if not any(params.get(k) for k in ("text", "blocks", "attachments")):
             raise SlackError("no_text")
         self._check_text(params.get("text"))
         ts = self._next_ts()
         self.ephemerals.append({**self._bot_message(ts, params), "channel": channel, "to": user})
         return {"message_ts": ts}
-
-    def _start_stream(self, params: dict[str, Any], token: str) -> dict[str, Any]:
-        channel = _need(params, "channel", "channel_not_found")
-        if not channel.startswith("D"):
-            # Outside DMs Slack needs to know whom the stream is for.
-            _need(params, "recipient_team_id", "missing_recipient_team_id")
-            _need(params, "recipient_user_id", "missing_recipient_user_id")
-        text = _stream_text(params)
-        ts = self._next_ts()
-        message = self._bot_message(ts, {"thread_ts": params.get("thread_ts")})
-        message.update(text=text, streaming=True)
-        self._messages[(channel, ts)] = message
-        return {"channel": channel, "ts": ts}
-
-    def _append_stream(self, params: dict[str, Any], token: str) -> dict[str, Any]:
-        channel, ts, message = self._stored(params)
-        if not message.get("streaming"):
-            raise SlackError("message_not_in_streaming_state")
-        if params.get("markdown_text") is None and params.get("chunks") is None:
-            raise SlackError("invalid_arguments")
-        message["text"] += _stream_text(params)
-        return {"channel": channel, "ts": ts}
-
-    def _stop_stream(self, params: dict[str, Any], token: str) -> dict[str, Any]:
-        channel, ts, message = self._stored(params)
-        if not message.get("streaming"):
-            raise SlackError("message_not_in_streaming_state")
-        message["text"] += _stream_text(params)
-        message["streaming"] = False
-        if params.get("blocks") is not None:
-            message["blocks"] = _maybe_json(params["blocks"])
-        return {"channel": channel, "ts": ts, "message": dict(message)}
 
     def _reactions_add(self, params: dict[str, Any], token: str) -> dict[str, Any]:
         name = _need(params, "name", "invalid_name")
@@ -529,8 +478,6 @@ class SlackApiStandin:
             file_id=file_id,
             filename=filename,
             length=length,
-            alt_txt=params.get("alt_txt"),
-            snippet_type=params.get("snippet_type"),
         )
         return {"upload_url": f"{self.base_url}/upload/v1/{file_id}", "file_id": file_id}
 
@@ -608,14 +555,3 @@ def _maybe_json(value: Any) -> Any:
         except ValueError:
             return value
     return value
-
-
-def _stream_text(params: dict[str, Any]) -> str:
-    text = str(params.get("markdown_text") or "")
-    chunks = _maybe_json(params.get("chunks")) or []
-    for chunk in chunks if isinstance(chunks, list) else []:
-        if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
-            text += str(chunk.get("text") or "")
-    if len(text) > STREAM_MAX_MARKDOWN:
-        raise SlackError("msg_too_long")
-    return text

@@ -60,7 +60,6 @@ class SocketAck:
 class SocketConnection:
     ticket: str
     ws: web.WebSocketResponse
-    opened_at: float
     received: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -95,7 +94,7 @@ class SlackSocketStandin:
         self._tickets.discard(ticket)
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        conn = SocketConnection(ticket=ticket, ws=ws, opened_at=time.monotonic())
+        conn = SocketConnection(ticket=ticket, ws=ws)
         self.connections.append(conn)
         await ws.send_json(
             {
