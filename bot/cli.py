@@ -12,6 +12,7 @@ from pathlib import Path
 from adapters.common.failures import PlatformFatal
 from bot import secrets
 from bot.config import Config, ConfigError, load_config
+from bot.preflight import preflight
 from core.errors import ModelUnavailable
 
 DEFAULT_CONFIG = "muse.toml"
@@ -138,12 +139,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command == "check-config":
-            load_config(args.path)
+            checked = load_config(args.path)
+            if problems := preflight(checked):
+                raise ConfigError(problems, args.path)
             print(f"{args.path}: OK")
             return 0
         config = _load(args)
         if args.command in ("export", "purge"):
             return _data_request(args, args.db or config.muse.db)
+        if problems := preflight(config, db=args.db, tiny=args.tiny):
+            raise ConfigError(problems, resolve_config_path(args.config) or "config")
         # The terminal chat keeps the screen for the conversation: warnings and up only.
         default_level = "warning" if args.command == "chat" else config.muse.log_level
         setup_logging(args.log_level or default_level)

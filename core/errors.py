@@ -21,3 +21,7 @@ class Busy(UserError):
 
 class ModelUnavailable(Exception):
     """A model could not be loaded; the message says what to change."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database file cannot be opened where the config puts it; the message says why."""

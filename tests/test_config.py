@@ -124,3 +124,38 @@ def test_check_config_command(tmp_path: Path) -> None:
     assert "2 problem(s)" in fail.stderr
     assert "temperature = 'hot'" in fail.stderr and "top_p = 3" in fail.stderr
     assert "Traceback" not in fail.stderr
+
+
+@pytest.mark.slow
+def test_check_config_refuses_what_run_would_refuse(tmp_path: Path) -> None:
+    """Device strings, dtype for the device, the database path, local model folders,
+    timezones: each named with its key, all at once, no traceback, exit 2 - and `muse
+    chat` refuses the same file the same way instead of starting."""
+    (tmp_path / "a-file").write_text("")
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        '[muse]\ndb = "a-file/muse.db"\n'
+        '[text]\ndevice = "banana"\nmodel = "./models/missing"\n'
+        '[image]\ndevice = "cpu"\ndtype = "float16"\n'
+    )
+    checked = run_muse("check-config", str(config), cwd=tmp_path)
+    assert checked.returncode == 2 and "Traceback" not in checked.stderr
+    assert "[text] device = 'banana': must be auto, cpu, mps, cuda" in checked.stderr
+    assert "[image] dtype = 'float16': dtype float16 needs a GPU" in checked.stderr
+    # The file-system checks need a config whose types are right first.
+    config.write_text('[muse]\ndb = "a-file/muse.db"\n[text]\nmodel = "./models/missing"\n')
+    checked = run_muse("check-config", str(config), cwd=tmp_path)
+    assert checked.returncode == 2, checked.stderr
+    assert "[muse] db = 'a-file/muse.db': a-file is a file, not a folder" in checked.stderr
+    assert "[text] model = './models/missing': Model folder './models/missing' does not exist" in (
+        checked.stderr
+    )
+    chat = run_muse("chat", "--config", str(config), cwd=tmp_path)
+    assert chat.returncode == 2 and chat.stderr == checked.stderr
+    nested = run_muse(
+        "chat", "--tiny", "--db", str(tmp_path / "no" / "such" / "m.db"), cwd=tmp_path
+    )
+    assert (
+        nested.returncode == 2 and "folder" in nested.stderr and "does not exist" in nested.stderr
+    )
+    assert not (tmp_path / "no").exists()  # no surprise mkdir -p

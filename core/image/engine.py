@@ -159,7 +159,7 @@ class ImageEngine:
         self.settings = settings
         self.arbiter = arbiter
         self.pipe: Any = None
-        self.device = pick_device(settings.device)
+        self.device = pick_device(settings.device, "[image] device")
         self.dtype = pick_dtype(self.device, settings.dtype)
         self.model_name = settings.model
         self.model_label = model_label(settings.model)

@@ -20,7 +20,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import OptionError
-from core.runtime.settings import Device, Dtype
+from core.runtime.settings import Device, Dtype, check_dtype_for_device
 
 DEFAULT_IMAGE_MODEL = "stabilityai/sd-turbo"
 MAX_SEED = 2**32 - 1
@@ -97,6 +97,10 @@ class ImageSettings(BaseModel):
             default, most = getattr(self, name), getattr(self, f"max_{name}")
             if default > most:
                 problems.append(f"{name} = {default}: must not exceed max_{name} = {most}")
+        try:
+            check_dtype_for_device(self.device, self.dtype)
+        except ValueError as exc:
+            problems.append(f"dtype = {self.dtype!r}: {exc}")
         if problems:
             raise ValueError("\n".join(problems))  # one line each in the config report
         return self

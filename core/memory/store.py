@@ -7,11 +7,14 @@ migrated forward on open.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
+
+from core.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +149,29 @@ class StoredMessage:
     created_at: float
 
 
+def db_path_problem(path: str) -> str | None:
+    """Why SQLite could not create or open a database at `path` (None if it can).
+
+    Muse creates the file, never missing folders: a typo in a path should be reported,
+    not become a new directory tree somewhere unexpected.
+    """
+    if path == ":memory:":
+        return None
+    target = Path(path).expanduser()
+    folder = target.parent
+    if target.is_dir():
+        return "that is a folder; give the path of a database file inside it"
+    if not folder.exists():
+        if any(p.exists() and not p.is_dir() for p in folder.parents):
+            return "a part of that path is a file, not a folder"
+        return f"folder {folder} does not exist (create it first)"
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if not target.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot create files in {folder} (no write permission)"
+    return None
+
+
 class Memory:
     """One aiosqlite connection; aiosqlite runs every statement on its own thread."""
 
@@ -156,8 +182,8 @@ class Memory:
     @classmethod
     async def open(cls, path: str | Path) -> Memory:
         path = str(path)
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if (problem := db_path_problem(path)) is not None:
+            raise DatabaseUnavailable(f"database {path}: {problem}")
         db = await aiosqlite.connect(path, timeout=30)
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")

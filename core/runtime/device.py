@@ -17,13 +17,24 @@ from typing import Any, TypeVar
 
 import torch
 
+from core.errors import ModelUnavailable
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PRIORITY = {"text": 0, "image": 1, "background": 2}
 
 
-def pick_device(preference: str = "auto") -> torch.device:
+def pick_device(preference: str = "auto", key: str = "device") -> torch.device:
+    """The device a setting names; `key` (e.g. "[text] device") words the error."""
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelUnavailable(
+            f"{key} = {preference!r}: this machine has no usable CUDA device (torch "
+            f'{torch.__version__}); set device = "auto" or "cpu", or install a CUDA build of '
+            "torch."
+        )
+    if preference == "mps" and not torch.backends.mps.is_available():
+        raise ModelUnavailable(f"{key} = 'mps': MPS is not available here; use auto or cpu.")
     if preference != "auto":
         return torch.device(preference)
     if torch.cuda.is_available():

@@ -52,7 +52,7 @@ class TextEngine:
         self.arbiter = arbiter
         self.model: Any = None
         self.tokenizer: Any = None
-        self.device = pick_device(settings.device)
+        self.device = pick_device(settings.device, "[text] device")
         self.dtype = pick_dtype(self.device, settings.dtype)
         self.model_name = settings.model
         self.eos_ids: set[int] = set()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Self
 
-from core.runtime.settings import Device, Dtype
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.runtime.settings import Device, Dtype, check_dtype_for_device
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "DEFAULT_TEXT_MODEL", "TextSettings"]
 
@@ -61,3 +63,11 @@ class TextSettings(BaseModel):
     history_messages: int = Field(
         200, ge=0, le=100000, description="most stored messages read back per prompt"
     )
+
+    @model_validator(mode="after")
+    def _dtype_runs_on_device(self) -> Self:
+        try:
+            check_dtype_for_device(self.device, self.dtype)
+        except ValueError as exc:
+            raise ValueError(f"dtype = {self.dtype!r}: {exc}") from None
+        return self
