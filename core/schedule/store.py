@@ -44,11 +44,6 @@ def _values(s: Schedule) -> tuple[Any, ...]:
     )
 
 
-def _where(claim: Claim) -> tuple[int, int, str, str]:
-    """The compare-and-set condition: the claim exactly as it was read."""
-    return claim.schedule_id, claim.fire_time, claim.status, claim.claimed_by
-
-
 def _schedule(row: aiosqlite.Row) -> Schedule:
     return Schedule(
         id=row["id"],
@@ -163,20 +158,25 @@ class ScheduleStore:
 
     async def reclaim(self, claim: Claim, owner: str) -> bool:
         """Take over an abandoned claim; False if another process took it first."""
-        cur = await self.db.execute(
-            "UPDATE schedule_runs SET status = 'claimed', claimed_by = ?, updated_at = ?"
-            " WHERE schedule_id = ? AND fire_time = ? AND status = ? AND claimed_by = ?",
-            (owner, time.time(), *_where(claim)),
-        )
-        await self.db.commit()
-        return cur.rowcount == 1
+        return await self._swap(claim, "status = 'claimed', claimed_by = ?", owner)
 
     async def give_up(self, claim: Claim, reason: str) -> bool:
         """Record an abandoned claim that is past the grace period as missed."""
+        return await self._swap(claim, "status = 'missed', last_error = ?", reason)
+
+    async def _swap(self, claim: Claim, assignments: str, value: str) -> bool:
+        """Compare-and-set: change the run only if it is still exactly as it was read."""
         cur = await self.db.execute(
-            "UPDATE schedule_runs SET status = 'missed', last_error = ?, updated_at = ?"
+            f"UPDATE schedule_runs SET {assignments}, updated_at = ?"
             " WHERE schedule_id = ? AND fire_time = ? AND status = ? AND claimed_by = ?",
-            (reason, time.time(), *_where(claim)),
+            (
+                value,
+                time.time(),
+                claim.schedule_id,
+                claim.fire_time,
+                claim.status,
+                claim.claimed_by,
+            ),
         )
         await self.db.commit()
         return cur.rowcount == 1
