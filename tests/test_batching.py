@@ -129,7 +129,7 @@ def test_prefix_cache_is_bounded_and_least_recently_used_goes_first() -> None:
 
 async def test_forget_and_persona_change_invalidate_the_cache(muse: Muse) -> None:
     reply = RecordingReply()
-    key = msg("").session_id
+    key = msg("").conversation
     await muse.handle_message(msg("hello"), reply)
     assert key in muse.text_engine.prefix_cache
     await muse.run_command("forget", msg(""), reply)

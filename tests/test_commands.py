@@ -7,7 +7,7 @@ from tests.helpers import RecordingReply, msg
 async def test_chat_reply_is_streamed_and_stored(muse: Muse) -> None:
     reply = RecordingReply()
     await muse.handle_message(msg("hello there", author="ann"), reply)
-    stored = await muse.memory.recent(msg("x").session_id)
+    stored = await muse.memory.recent(msg("x").conversation)
     assert [(m.role, m.author_name) for m in stored] == [("user", "ann"), ("assistant", "Muse")]
     assert stored[1].content == reply.last == "".join(reply.pieces[0])
 
@@ -28,8 +28,8 @@ async def test_forget_clears_only_this_conversation(muse: Muse) -> None:
     await muse.handle_message(msg("two", channel="b"), reply)
     await muse.run_command("forget", msg("", channel="a"), reply)
     assert reply.last == "Forgot this conversation (2 messages)."
-    assert await muse.memory.recent(msg("", channel="a").session_id) == []
-    assert len(await muse.memory.recent(msg("", channel="b").session_id)) == 2
+    assert await muse.memory.recent(msg("", channel="a").conversation) == []
+    assert len(await muse.memory.recent(msg("", channel="b").conversation)) == 2
 
 
 async def test_unknown_command_and_bot_authors(muse: Muse) -> None:
@@ -49,11 +49,11 @@ async def test_engine_fault_becomes_apology_with_error_id(muse: Muse, monkeypatc
     assert reply.last.startswith("Sorry, something went wrong on my side (error id ")
     error_id = reply.last.split("error id ")[1].rstrip(").")
     assert any(error_id in r.getMessage() and r.exc_info for r in caplog.records)
-    stored = await muse.memory.recent(msg("").session_id)
+    stored = await muse.memory.recent(msg("").conversation)
     assert [m.role for m in stored] == ["user"]  # no half reply stored as complete
     monkeypatch.undo()
     await muse.handle_message(msg("again"), reply)  # and it keeps serving
-    assert len(await muse.memory.recent(msg("").session_id)) == 3
+    assert len(await muse.memory.recent(msg("").conversation)) == 3
 
 
 async def test_a_reply_the_model_ends_at_once_is_said_and_stored(muse: Muse) -> None:
@@ -61,7 +61,7 @@ async def test_a_reply_the_model_ends_at_once_is_said_and_stored(muse: Muse) -> 
     reply = RecordingReply()
     await muse.handle_message(msg("say nothing"), reply)
     assert reply.last == EMPTY_REPLY  # no platform posts an empty message
-    stored = await muse.memory.recent(msg("x").session_id)
+    stored = await muse.memory.recent(msg("x").conversation)
     assert [(m.role, m.content) for m in stored] == [
         ("user", "say nothing"),
         ("assistant", EMPTY_REPLY),

@@ -84,7 +84,7 @@ async def test_full_queue_answers_busy_at_once(muse: Muse) -> None:
     busy = [r for r in replies if r.last.startswith("I'm busy right now (2 requests in line)")]
     assert len(busy) == 3
     assert m.admission.busy_refusals == 3
-    stored = await m.memory.recent(msg("").session_id, 100)
+    stored = await m.memory.recent(msg("").conversation, 100)
     assert sum(1 for s in stored if s.role == "user") == 2  # refused requests stored nothing
 
 
@@ -139,7 +139,7 @@ async def test_cancel_stops_a_running_reply(muse: Muse) -> None:
             break
         await asyncio.sleep(0.01)
     assert m.text_engine.running == 0  # the GPU work was freed
-    stored = await m.memory.recent(msg("").session_id)
+    stored = await m.memory.recent(msg("").conversation)
     assert [s.role for s in stored] == ["user"]  # no partial reply stored as complete
     await m.run_command("cancel", msg("", author="ann"), other)
     assert other.last == "You have nothing to cancel."

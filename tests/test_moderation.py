@@ -49,7 +49,7 @@ async def test_refusal_in_chat_logs_rule_id_not_text(muse: Muse, caplog) -> None
     infos = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert any("no-spam" in line for line in infos)
     assert not any("buy now" in line for line in infos)
-    assert await muse.memory.recent(msg("").session_id) == []
+    assert await muse.memory.recent(msg("").conversation) == []
 
 
 def test_bad_rules_are_config_errors(tmp_path: Path) -> None:

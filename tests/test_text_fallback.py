@@ -58,7 +58,7 @@ async def test_broken_fast_path_falls_back_and_replies_still_arrive(
     reply = RecordingReply()
     message = msg("hello there")
     await muse.handle_message(message, reply)
-    rows = await answered(muse, message.session_id)
+    rows = await answered(muse, message.conversation)
     assert rows[-1].content and reply.sent[-1] == rows[-1].content
     await engine.arbiter.close()
 

@@ -57,7 +57,8 @@ class Message:
             object.__setattr__(self, "text", clean)
 
     @property
-    def session_id(self) -> str:
+    def conversation(self) -> str:
+        """The conversation key this message belongs to (see conversation_key)."""
         return conversation_key(self.platform, self.workspace, self.channel, self.thread)
 
     @property

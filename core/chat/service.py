@@ -109,7 +109,7 @@ class Muse:
         text = msg.text.strip()
         if not text:
             return await reply.send("You mentioned me without a message — what should I say?")
-        key = msg.session_id
+        key = msg.conversation
         try:
             self.moderator.check_prompt(text, key)
             async with self.work(msg, reply, "text") as ticket:
@@ -124,7 +124,7 @@ class Muse:
             return await self._apologize(reply, "reply to %s in %s", msg.message_id, key)
 
     async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
-        key = msg.session_id
+        key = msg.conversation
         history = [
             Turn(m.role, m.content, m.author_name)
             for m in await self.memory.recent(key, self.text_settings.history_messages)
@@ -203,7 +203,7 @@ class Muse:
             if not await self._cancelled(reply):
                 raise
         except Exception:
-            await self._apologize(reply, "command /%s in %s", name, msg.session_id)
+            await self._apologize(reply, "command /%s in %s", name, msg.conversation)
 
     async def _cancelled(self, reply: Reply) -> bool:
         """Tell the user their request was cancelled; True if it was their own /cancel

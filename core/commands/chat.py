@@ -15,14 +15,14 @@ async def help_command(ctx: CommandContext, args: str) -> None:
 
 
 async def forget_command(ctx: CommandContext, args: str) -> None:
-    removed = await ctx.muse.memory.forget(ctx.message.session_id)
-    ctx.muse.text_engine.forget(ctx.message.session_id)
+    removed = await ctx.muse.memory.forget(ctx.message.conversation)
+    ctx.muse.text_engine.forget(ctx.message.conversation)
     await ctx.reply.send(f"Forgot this conversation ({removed} messages).")
 
 
 async def persona_command(ctx: CommandContext, args: str) -> None:
     action, _, rest = args.strip().partition(" ")
-    key = ctx.message.session_id
+    key = ctx.message.conversation
     memory = ctx.muse.memory
     if action == "show" or not action:
         custom = await memory.get_persona(key)

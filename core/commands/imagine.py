@@ -86,7 +86,7 @@ async def run_imagine(ctx: CommandContext, options: ImagineOptions) -> ImageResu
     muse = ctx.muse
     msg = ctx.message
     options = validate_imagine(options, muse.image_settings)
-    muse.moderator.check_prompt(options.prompt, msg.session_id)
+    muse.moderator.check_prompt(options.prompt, msg.conversation)
     async with muse.work(msg, ctx.reply, "image") as ticket:
         muse.admission.start(ticket)
         result = await muse.image_engine.generate(options)
