@@ -13,7 +13,7 @@ from core.chat.events import Message
 from core.chat.prompt import Turn, build_prompt
 from core.chat.reply import Outbound, Reply, Sent
 from core.commands.registry import CommandContext, CommandRegistry
-from core.errors import UserError
+from core.errors import Terms, UserError
 from core.fair_use.admission import Admission, Ticket
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
@@ -184,12 +184,19 @@ class Muse:
     # -- commands -------------------------------------------------------------------------
 
     async def run_command(
-        self, name: str, msg: Message, reply: Reply, *, typed: TypedCall | None = None
+        self,
+        name: str,
+        msg: Message,
+        reply: Reply,
+        *,
+        typed: TypedCall | None = None,
+        terms: Terms = "flags",
     ) -> None:
         """Run `/name` with `msg.text` as its argument text, or, for adapters with typed
         options (Discord's app commands), as `typed(ctx)`, which calls the feature's typed
         function (e.g. `run_imagine(ctx, options)`). Either way the command must be offered
-        and permitted, and errors become replies."""
+        and permitted, and errors become replies, seen by the user alone and worded in
+        the surface's `terms` (`--width` where options are typed, `width` in a form)."""
         try:
             self.policy.require_talk(msg)  # blocked users, channels outside the allow-list
             command = self.commands.resolve(name)
@@ -198,7 +205,7 @@ class Muse:
             ctx = CommandContext(self, msg, reply)
             await (typed(ctx) if typed is not None else command.handler(ctx, msg.text))
         except UserError as exc:
-            await reply.send(str(exc), ephemeral=True)
+            await reply.send(exc.in_terms(terms), ephemeral=True)
         except asyncio.CancelledError:
             if not await self._cancelled(reply):
                 raise
