@@ -143,3 +143,21 @@ async def test_command_errors_are_worded_in_the_surfaces_terms(muse: Muse) -> No
     await muse.run_command("help", msg(""), reply, typed=typed)  # flags by default
     assert reply.last == "--width 100: must be a multiple of 8 from 64 to 1024"
     assert reply.ephemeral == [True, True]
+
+
+async def test_the_reply_is_told_work_is_under_way_only_once_every_check_passed(
+    muse: Muse,
+) -> None:
+    from core.fair_use.moderation import Moderator
+    from core.fair_use.settings import ModerationRule
+
+    muse.moderator = Moderator([ModerationRule(id="no-gore", words=["gore"])])
+    refused = RecordingReply()
+    await muse.handle_message(msg("some gore please"), refused)
+    muse.closing = True
+    await muse.handle_message(msg("hello"), refused)
+    assert refused.accepted == 0 and refused.ephemeral == [True, True]
+    muse.closing = False
+    accepted = RecordingReply()
+    await muse.handle_message(msg("hello"), accepted)
+    assert accepted.accepted == 1 and accepted.ephemeral == [False]

@@ -71,17 +71,21 @@ class Muse:
     async def work(self, msg: Message, reply: Reply, kind: str) -> AsyncIterator[Ticket]:
         """Admit one unit of GPU work: limits, queue depth, place-in-line updates, /cancel.
 
-        Raises UserError (over a limit, busy, shutting down) before any work starts.
+        Raises UserError (over a limit, busy, shutting down) before any work starts; once
+        admitted, tells the reply the answer is on its way (`Reply.working`).
         """
         if self.closing:
             raise UserError("I'm shutting down for a moment; please ask again shortly.")
         await self.quotas.admit(msg, kind)
         ticket = self.admission.enter(kind, Quotas.user_key(msg))
-        watcher = asyncio.create_task(self._report_position(ticket, reply))
+        watcher: asyncio.Task[None] | None = None
         try:
+            await reply.working()  # accepted: from here on the answer is on its way
+            watcher = asyncio.create_task(self._report_position(ticket, reply))
             yield ticket
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
             self.admission.leave(ticket)
 
     async def _report_position(self, ticket: Ticket, reply: Reply) -> None:
