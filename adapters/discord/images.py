@@ -112,10 +112,11 @@ async def imagine(
     msg = from_interaction(interaction, "")  # typed: no argument text to parse
     buttons = RequestButtons(context, msg, options)
     reply, surface = context.answer(interaction, images=buttons)
-    await surface.defer()  # within Discord's 3 seconds; generating takes longer
-    await context.muse.run_command(
-        "imagine", msg, reply, typed=lambda ctx: run_imagine(ctx, options)
-    )
+    # Checked first (a refusal is the private answer); accepted work shows "thinking…".
+    async with surface.answering():
+        await context.muse.run_command(
+            "imagine", msg, reply, typed=lambda ctx: run_imagine(ctx, options), terms="fields"
+        )
 
 
 async def on_button(interaction: discord.Interaction, action: str, request_id: int) -> None:
