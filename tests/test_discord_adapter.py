@@ -17,12 +17,12 @@ from typing import Any
 import discord
 import pytest
 
+from adapters.common.image_requests import options_from_json, options_json
 from adapters.common.textsplit import split_message
 from adapters.common.threads import ThreadStore
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.reply import group_files
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import options_from_json, options_json
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError

@@ -12,6 +12,7 @@ import discord
 from discord.ext import commands
 
 from adapters.common.failures import PlatformFatal, network_error
+from adapters.common.image_requests import ImageRequestStore
 from adapters.common.pacing import ChannelPacer
 from adapters.common.state import AdapterState
 from adapters.common.threads import ThreadStore
@@ -25,7 +26,6 @@ from adapters.discord.context import DiscordContext
 from adapters.discord.images import ImageButton
 from adapters.discord.outbound import DiscordOutbound
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import ImageRequestStore
 from adapters.discord.sync import sync_on_start
 from adapters.discord.translate import PLATFORM
 from core.chat.service import Muse
@@ -59,7 +59,7 @@ class DiscordAdapter:
             bot=self.bot,
             pacer=ChannelPacer(settings.edit_interval_seconds),
             threads=ThreadStore(db, PLATFORM),
-            requests=ImageRequestStore(db),
+            requests=ImageRequestStore(db, PLATFORM),
             published=AdapterState(db, PLATFORM),
         )
         self.bot.muse_context = self.context  # type: ignore[attr-defined]

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 import discord
 from discord.ext import commands
 
+from adapters.common.image_requests import ImageRequestStore
 from adapters.common.pacing import ChannelPacer
 from adapters.common.state import AdapterState
 from adapters.common.threads import ThreadStore
 from adapters.discord.reply import DiscordReply, ImagePostHook
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import ImageRequestStore
 from adapters.discord.surfaces import ChannelSurface, ChannelTyping, InteractionSurface
 from core.chat.service import Muse
 
