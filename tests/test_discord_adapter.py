@@ -410,6 +410,19 @@ async def test_forget_clears_this_channels_memory(dmuse: Muse, standin: DiscordS
         assert await dmuse.memory.recent(GENERAL_KEY) == []
 
 
+async def test_forget_is_offered_to_everyone_when_configured(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    dmuse.policy = Policy(PolicySettings(forget="anyone"))
+    async with running(dmuse, standin):
+        await synced(standin)
+        assert standin.synced_command("forget")["default_member_permissions"] is None
+        assert "forget" in standin.visible_commands(NORMAL_USER_ID)
+        record, [done] = await slash_and_wait(standin, "forget", user=NORMAL_USER_ID)
+        assert done["content"] == "Forgot this conversation (0 messages)."
+        assert not shown_publicly(standin, record)
+
+
 async def test_admin_commands_are_hidden_from_members_and_refused_if_called_anyway(
     dmuse: Muse, standin: DiscordStandin
 ) -> None:
