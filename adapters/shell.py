@@ -61,6 +61,9 @@ class ShellReply:
         self.out.write(f"… {text}\n")
         self.out.flush()
 
+    async def working(self) -> None:
+        return None  # the reply streams in at once; nothing to show before it
+
     async def upload(self, files: list[Attachment], text: str) -> Sent:
         self.image_dir.mkdir(parents=True, exist_ok=True)
         paths = []

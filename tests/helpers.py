@@ -64,9 +64,13 @@ class RecordingReply:
         return Sent((f"r{next(_ids)}",), text)
 
     statuses: list[str] = field(default_factory=list)
+    accepted: int = 0  # times the core said the request was accepted (Reply.working)
 
     async def status(self, text: str) -> None:
         self.statuses.append(text)
+
+    async def working(self) -> None:
+        self.accepted += 1
 
     @property
     def last(self) -> str:

@@ -132,7 +132,7 @@ async def test_forget_and_persona_change_invalidate_the_cache(muse: Muse) -> Non
     key = msg("").conversation
     await muse.handle_message(msg("hello"), reply)
     assert key in muse.text_engine.prefix_cache
-    await muse.run_command("forget", msg(""), reply)
+    await muse.run_command("forget", msg("", platform_admin=True), reply)
     assert key not in muse.text_engine.prefix_cache
     await muse.handle_message(msg("hello again"), reply)
     assert key in muse.text_engine.prefix_cache

@@ -15,7 +15,7 @@ async def test_chat_reply_is_streamed_and_stored(muse: Muse) -> None:
 async def test_persona_admin_only(muse: Muse) -> None:
     reply = RecordingReply()
     await muse.run_command("persona", msg("set You are a pirate."), reply)
-    assert reply.last == "Only admins can use /persona set and /persona reset."
+    assert reply.last == "Only admins can set or reset this conversation's persona."
     assert reply.ephemeral[-1] is True
     await muse.run_command("persona", msg("set You are a pirate.", platform_admin=True), reply)
     await muse.run_command("persona", msg("show"), reply)
@@ -26,10 +26,30 @@ async def test_forget_clears_only_this_conversation(muse: Muse) -> None:
     reply = RecordingReply()
     await muse.handle_message(msg("one", channel="a"), reply)
     await muse.handle_message(msg("two", channel="b"), reply)
-    await muse.run_command("forget", msg("", channel="a"), reply)
+    await muse.run_command("forget", msg("", channel="a", platform_admin=True), reply)
     assert reply.last == "Forgot this conversation (2 messages)."
+    assert reply.ephemeral[-1] is True  # the confirmation is the asker's alone
     assert await muse.memory.recent(msg("", channel="a").conversation) == []
     assert len(await muse.memory.recent(msg("", channel="b").conversation)) == 2
+
+
+async def test_forget_in_shared_channels_is_for_admins_unless_configured(muse: Muse) -> None:
+    from core.fair_use.settings import PolicySettings
+
+    reply = RecordingReply()
+    await muse.handle_message(msg("remember this", channel="shared"), reply)
+    await muse.run_command("forget", msg("", channel="shared"), reply)
+    assert reply.last.startswith("Only admins can use /forget in a shared channel")
+    assert reply.ephemeral[-1] is True
+    assert len(await muse.memory.recent(msg("", channel="shared").conversation)) == 2
+    # A direct message's memory is its member's own.
+    await muse.handle_message(msg("a secret", channel="dm", is_dm=True), reply)
+    await muse.run_command("forget", msg("", channel="dm", is_dm=True), reply)
+    assert reply.last == "Forgot this conversation (2 messages)."
+    # [policy] forget = "anyone": every member may clear a shared channel.
+    muse.policy.settings = PolicySettings(forget="anyone")
+    await muse.run_command("forget", msg("", channel="shared"), reply)
+    assert reply.last == "Forgot this conversation (2 messages)."
 
 
 async def test_unknown_command_and_bot_authors(muse: Muse) -> None:
@@ -107,5 +127,37 @@ async def test_commands_honour_the_block_list_and_the_allow_list(muse: Muse) -> 
     assert reply.last == "You can't use Muse here." and reply.ephemeral[-1]
     await muse.run_command("forget", msg("", channel="c2"), reply)
     assert reply.last == "Muse isn't enabled in this channel."
-    await muse.run_command("forget", msg(""), reply)
+    await muse.run_command("forget", msg("", platform_admin=True), reply)
     assert reply.last.startswith("Forgot this conversation")
+
+
+async def test_command_errors_are_worded_in_the_surfaces_terms(muse: Muse) -> None:
+    from core.image.options import problem
+
+    async def typed(ctx: object) -> None:
+        raise problem("value", "width", 100, allowed="a multiple of 8 from 64 to 1024")
+
+    reply = RecordingReply()
+    await muse.run_command("help", msg(""), reply, typed=typed, terms="fields")
+    assert reply.last == "width = 100: must be a multiple of 8 from 64 to 1024"
+    await muse.run_command("help", msg(""), reply, typed=typed)  # flags by default
+    assert reply.last == "--width 100: must be a multiple of 8 from 64 to 1024"
+    assert reply.ephemeral == [True, True]
+
+
+async def test_the_reply_is_told_work_is_under_way_only_once_every_check_passed(
+    muse: Muse,
+) -> None:
+    from core.fair_use.moderation import Moderator
+    from core.fair_use.settings import ModerationRule
+
+    muse.moderator = Moderator([ModerationRule(id="no-gore", words=["gore"])])
+    refused = RecordingReply()
+    await muse.handle_message(msg("some gore please"), refused)
+    muse.closing = True
+    await muse.handle_message(msg("hello"), refused)
+    assert refused.accepted == 0 and refused.ephemeral == [True, True]
+    muse.closing = False
+    accepted = RecordingReply()
+    await muse.handle_message(msg("hello"), accepted)
+    assert accepted.accepted == 1 and accepted.ephemeral == [False]

@@ -17,19 +17,20 @@ from typing import Any
 import discord
 import pytest
 
+from adapters.common.image_requests import options_from_json, options_json
 from adapters.common.textsplit import split_message
 from adapters.common.threads import ThreadStore
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.reply import group_files
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import options_from_json, options_json
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
+from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
-from core.fair_use.settings import LimitSettings, PolicySettings
+from core.fair_use.settings import LimitSettings, ModerationRule, PolicySettings
 from core.image.engine import ImageEngine
-from core.image.options import ImageSettings, ImagineOptions, validate_imagine
+from core.image.options import MAX_SEED, ImageSettings, ImagineOptions, validate_imagine
 from core.memory.store import Memory
 from core.text.engine import TextEngine
 from core.text.settings import TextSettings
@@ -42,6 +43,7 @@ from tests.standins.discord_api import (
     DM_CHANNEL_ID,
     GENERAL_CHANNEL_ID,
     GUILD_ID,
+    MANAGE_GUILD,
     NORMAL_USER_ID,
     OTHER_BOT_USER_ID,
     OWNER_USER_ID,
@@ -54,6 +56,7 @@ from tests.standins.discord_api import (
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+EPHEMERAL = 1 << 6
 MESSAGES = r"/channels/%d/messages"
 EDIT = r"/channels/%d/messages/\d+"
 FOLLOWUP = r"/webhooks/\d+/[^/]+"
@@ -133,12 +136,23 @@ async def synced(standin: DiscordStandin) -> None:
 
 async def slash_and_wait(
     standin: DiscordStandin, name: str, options: dict[str, Any] | None = None, **kwargs: Any
-) -> tuple[InteractionRecord, list[RecordedCall]]:
-    """Run a slash command; returns its record and the followups it got."""
+) -> tuple[InteractionRecord, list[dict[str, Any]]]:
+    """Run a slash command; returns its record and the messages its answer shows (the
+    interaction's response and followups, see `DiscordStandin.answers`)."""
     record = await standin.slash(name, options, **kwargs)
-    path = rf"/webhooks/\d+/{record.token}"
-    await standin.wait_for_call("POST", path)
-    return record, standin.calls("POST", path)
+    return record, await standin.wait_answered(record)
+
+
+def shown_publicly(standin: DiscordStandin, record: InteractionRecord) -> bool:
+    """Whether anything an interaction's answer ever showed (a "thinking…" placeholder
+    included, even if deleted later) could be seen by others than its user."""
+    response = record.response_type in (4, 5) and not (record.response_data or {}).get("flags")
+    followups = standin.calls("POST", rf"/webhooks/\d+/{record.token}")
+    return response or any(not (c.json or {}).get("flags", 0) & EPHEMERAL for c in followups)
+
+
+def readme_text() -> str:
+    return (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
 def button_ids(message: dict[str, Any]) -> list[str]:
@@ -171,6 +185,9 @@ async def test_mention_gets_a_streamed_reply_to_the_message(
         [stored] = await answered(dmuse, GENERAL_KEY)
 
         first = standin.calls("POST", MESSAGES % GENERAL_CHANNEL_ID)[0]
+        # Accepted: Muse shows it is typing until its answer has something to read.
+        [typing, *_] = standin.calls("POST", rf"/channels/{GENERAL_CHANNEL_ID}/typing")
+        assert typing.at < first.at
         reference = first.json["message_reference"]
         assert reference["message_id"] == int(sent["id"]) and not reference["fail_if_not_exists"]
         assert first.json["allowed_mentions"]["parse"] == []  # model output pings nobody
@@ -352,6 +369,27 @@ async def test_sharded_bot_without_message_content_still_answers_mentions(
         assert turns == ["are you there?"]
 
 
+async def test_intents_are_the_documented_minimum(dmuse: Muse, standin: DiscordStandin) -> None:
+    from adapters.discord.client import INTENTS, MESSAGE_CONTENT
+    from tests.standins import discord_payloads as p
+
+    minimum = (
+        p.INTENT_GUILDS
+        | p.INTENT_GUILD_MESSAGES
+        | p.INTENT_DIRECT_MESSAGES
+        | p.INTENT_GUILD_MESSAGE_REACTIONS
+        | p.INTENT_DIRECT_MESSAGE_REACTIONS
+    )
+    async with running(dmuse, standin):
+        assert standin.identify_payloads[-1]["intents"] == minimum | p.INTENT_MESSAGE_CONTENT
+    async with running(dmuse, standin, message_content_intent=False):
+        assert standin.identify_payloads[-1]["intents"] == minimum
+    # The README names each intent Muse asks for, and why.
+    readme = readme_text()
+    for name in [*INTENTS, MESSAGE_CONTENT[0]]:
+        assert f"`{name}`" in readme, name
+
+
 # -- slash commands -------------------------------------------------------------------------
 
 
@@ -360,19 +398,39 @@ async def test_forget_clears_this_channels_memory(dmuse: Muse, standin: DiscordS
         await synced(standin)
         await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} remember me")
         await answered(dmuse, GENERAL_KEY)
-        record, [followup] = await slash_and_wait(standin, "forget")
-        assert record.response_type == 5  # deferred within the 3 s
-        assert followup.json["content"] == "Forgot this conversation (2 messages)."
+        # A shared channel's memory: members are refused ([policy] forget = "admins")...
+        refused, [no] = await slash_and_wait(standin, "forget", user=NORMAL_USER_ID)
+        assert no["content"].startswith("Only admins can use /forget in a shared channel")
+        assert len(await dmuse.memory.recent(GENERAL_KEY)) == 2
+        # ...an admin clears it; both answers are seen by their user alone, at once.
+        record, [done] = await slash_and_wait(standin, "forget", user=ADMIN_USER_ID)
+        assert done["content"] == "Forgot this conversation (2 messages)."
+        for answer in (refused, record):
+            assert answer.response_type == 4 and not shown_publicly(standin, answer)
         assert await dmuse.memory.recent(GENERAL_KEY) == []
 
 
-async def test_admin_only_commands_refuse_normal_users(
+async def test_forget_is_offered_to_everyone_when_configured(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    dmuse.policy = Policy(PolicySettings(forget="anyone"))
+    async with running(dmuse, standin):
+        await synced(standin)
+        assert standin.synced_command("forget")["default_member_permissions"] is None
+        assert "forget" in standin.visible_commands(NORMAL_USER_ID)
+        record, [done] = await slash_and_wait(standin, "forget", user=NORMAL_USER_ID)
+        assert done["content"] == "Forgot this conversation (0 messages)."
+        assert not shown_publicly(standin, record)
+
+
+async def test_admin_commands_are_hidden_from_members_and_refused_if_called_anyway(
     dmuse: Muse, standin: DiscordStandin
 ) -> None:
     with_scheduler(dmuse)  # /schedule, so the adapter offers it
+    persona = "Only admins can set or reset this conversation's persona."
     cases: list[tuple[str, dict[str, Any], str]] = [
-        ("persona set", {"prompt": "Talk like a pirate."}, "/persona set"),
-        ("persona reset", {}, "/persona set"),
+        ("persona-admin set", {"prompt": "Talk like a pirate."}, persona),
+        ("persona-admin reset", {}, persona),
         (
             "schedule add",
             {
@@ -382,24 +440,38 @@ async def test_admin_only_commands_refuse_normal_users(
                 "kind": "text",
                 "prompt": "A haiku",
             },
-            "/schedule",
+            "Only admins can use /schedule",
         ),
-        ("schedule run-now", {"number": 1}, "/schedule"),
-        ("schedule remove", {"number": 1}, "/schedule"),
-        ("sync", {}, "/sync"),
+        ("schedule run-now", {"number": 1}, "Only admins can use /schedule"),
+        ("schedule remove", {"number": 1}, "Only admins can use /schedule"),
+        ("sync", {}, "Only admins can use /sync"),
     ]
     async with running(dmuse, standin):
         await synced(standin)
-        for name, options, what in cases:
-            _, [refused] = await slash_and_wait(standin, name, options, user=NORMAL_USER_ID)
-            assert refused.json["content"].startswith(f"Only admins can use {what}"), name
-            assert refused.json["flags"] == 64  # seen by the user alone
+        # Published for admins only (Manage Server); the server-bound ones not in DMs.
+        for name in ("persona-admin", "schedule", "sync", "forget"):
+            command = standin.synced_command(name)
+            assert command["default_member_permissions"] == str(MANAGE_GUILD), name
+            if name != "forget":  # a DM's memory is its member's own
+                assert command["dm_permission"] is False and command["contexts"] == [0], name
+        everyone = ["cancel", "help", "persona", "stats"]
+        assert standin.visible_commands(NORMAL_USER_ID) == everyone
+        assert standin.visible_commands(ADMIN_USER_ID) == sorted(
+            [*everyone, "forget", "persona-admin", "schedule", "sync"]
+        )
+        assert standin.visible_commands(NORMAL_USER_ID, in_dm=True) == sorted([*everyone, "forget"])
+        # Called anyway (an old client, a role allowed in the server's settings): still
+        # refused, and privately from the start.
+        for name, options, refusal in cases:
+            refused, [no] = await slash_and_wait(standin, name, options, user=NORMAL_USER_ID)
+            assert no["content"].startswith(refusal), (name, no["content"])
+            assert refused.response_type == 4 and not shown_publicly(standin, refused), name
             _, [allowed] = await slash_and_wait(standin, name, options, user=ADMIN_USER_ID)
-            assert "Only admins" not in allowed.json["content"], (name, allowed.json)
-            if name == "persona set":
+            assert "Only admins" not in allowed["content"], (name, allowed)
+            if name == "persona-admin set":
                 assert await dmuse.memory.get_persona(GENERAL_KEY) == "Talk like a pirate."
             if name == "schedule add":
-                assert allowed.json["content"].startswith("Schedule #1 added")
+                assert allowed["content"].startswith("Schedule #1 added")
             if name == "sync":
                 assert standin.synced_commands[GUILD_ID]  # published for this server
         assert await dmuse.memory.get_persona(GENERAL_KEY) is None  # reset by the admin
@@ -428,7 +500,7 @@ async def test_reactions_become_feedback_and_cross_cancels(
             (str(bot_message_id), str(NORMAL_USER_ID), 1, GENERAL_KEY),
         ]
         _, [stats] = await slash_and_wait(standin, "stats")
-        assert stats.json["content"] == "Feedback here: 👍 1 · 👎 1"
+        assert stats["content"] == "Feedback here: 👍 1 · 👎 1"
 
         removal = reaction_add(bot_message_id, GENERAL_CHANNEL_ID, ADMIN_USER_ID, "👎🏽")
         await standin.dispatch("MESSAGE_REACTION_REMOVE", removal)
@@ -465,11 +537,12 @@ async def test_imagine_defers_and_follows_up_with_pictures_and_buttons(
 ) -> None:
     async with running(imuse, standin):
         await synced(standin)
-        record, [followup] = await slash_and_wait(
+        record, _ = await slash_and_wait(
             standin, "imagine", {"prompt": "a red fox", "seed": 42, "count": 2}
         )
-        assert record.response_type == 5  # deferred, public
+        assert record.response_type == 5  # accepted: a public "thinking…", then pictures
         assert not (record.response_data or {}).get("flags")
+        [followup] = standin.calls("POST", rf"/webhooks/\d+/{record.token}")
         assert [name for name, _ in followup.files] == [
             a["filename"] for a in followup.json["attachments"]
         ]
@@ -491,10 +564,114 @@ async def test_imagine_defers_and_follows_up_with_pictures_and_buttons(
         [more] = standin.calls("POST", rf"/webhooks/\d+/{click.token}")
         assert "seeds 44, 45, 46, 47" in more.json["content"] and len(more.files) == 4
 
-        # A bad option is the core's error, seen by the user alone; the "thinking" goes.
+        # A bad option is the core's error, in the form's terms, seen by the user alone
+        # from the start: never a public "thinking…".
         bad, [error] = await slash_and_wait(standin, "imagine", {"prompt": "x", "width": 100})
-        assert error.json["flags"] == 64 and "--width 100" in error.json["content"]
-        assert standin.calls("DELETE", rf"/webhooks/\d+/{bad.token}/messages/@original")
+        assert error["content"] == "width = 100: must be a multiple of 8 from 64 to 1024"
+        assert bad.response_type == 4 and error["flags"] & EPHEMERAL
+        assert not shown_publicly(standin, bad)
+
+
+async def test_imagine_fields_are_the_image_settings_and_follow_them(
+    imuse: Muse, standin: DiscordStandin
+) -> None:
+    assert imuse.image_settings is not None
+    imuse.image_settings = imuse.image_settings.model_copy(
+        update={
+            "max_steps": 8,
+            "max_width": 768,
+            "max_height": 512,
+            "max_count": 3,
+            "max_guidance": 7.5,
+            "max_prompt_chars": 300,
+        }
+    )
+    put = r"/applications/\d+/commands"
+
+    def imagine_fields() -> dict[str, Any]:
+        return {o["name"]: o for o in standin.synced_command("imagine")["options"]}
+
+    async with running(imuse, standin):
+        await synced(standin)
+        fields = imagine_fields()
+        ranges = {
+            name: (fields[name]["min_value"], fields[name]["max_value"])
+            for name in ("seed", "steps", "width", "height", "guidance")
+        }
+        assert ranges == {
+            "seed": (0, MAX_SEED),
+            "steps": (1, 8),
+            "width": (64, 768),
+            "height": (64, 512),
+            "guidance": (0.0, 7.5),
+        }
+        assert [c["value"] for c in fields["count"]["choices"]] == [1, 2, 3]
+        assert fields["prompt"]["max_length"] == fields["negative"]["max_length"] == 300
+        assert "a multiple of 8 from 64 to 768" in fields["width"]["description"]
+    # Restarted with the same config: nothing new to publish.
+    async with running(imuse, standin) as adapter:
+        assert adapter.publishing is not None
+        await asyncio.wait_for(adapter.publishing, 10)
+        assert len(standin.calls("PUT", put)) == 1
+    # Restarted with other limits: published again, with them.
+    imuse.image_settings = imuse.image_settings.model_copy(update={"max_width": 1024})
+    async with running(imuse, standin):
+        await standin.wait_for_call("PUT", put, count=2)
+        assert imagine_fields()["width"]["max_value"] == 1024
+
+
+async def test_refused_requests_are_answered_privately_from_the_start(
+    memory: Memory,
+    text_engine: TextEngine,
+    text_settings: TextSettings,
+    image_engine: ImageEngine,  # noqa: F811
+    standin: DiscordStandin,
+) -> None:
+    limits = LimitSettings(requests_per_minute=0, notify_wait_seconds=3600, daily_images=1)
+    muse = platform_muse(memory, text_engine, text_settings, image_engine, limits=limits)
+    muse.moderator = Moderator([ModerationRule(id="no-gore", words=["gore"])])
+    async with running(muse, standin):
+        await synced(standin)
+        refusals = []
+        for options in ({"prompt": "x", "height": 1001}, {"prompt": "some gore please"}):
+            record, [answer] = await slash_and_wait(standin, "imagine", options)
+            refusals.append((record, answer["content"]))
+        accepted, _ = await slash_and_wait(standin, "imagine", {"prompt": "a kite"})
+        over, [answer] = await slash_and_wait(standin, "imagine", {"prompt": "another"})
+        refusals.append((over, answer["content"]))
+        assert accepted.response_type == 5 and shown_publicly(standin, accepted)
+        [size, moderated, budget] = [text for _, text in refusals]
+        assert size == "height = 1001: must be a multiple of 8 from 64 to 1024"
+        assert moderated == "I can't help with that here."
+        assert budget.startswith("You've used today's budget of 1 images.")
+        for record, text in refusals:
+            assert record.response_type == 4 and not shown_publicly(standin, record), text
+        # Nothing but the accepted request's pictures was ever posted for all to see.
+        public = [m for m in standin.bot_messages(GENERAL_CHANNEL_ID) if not m["flags"] & 64]
+        assert [int(m["id"]) for m in public] == [accepted.original_message_id]
+
+
+async def test_checks_that_run_long_still_acknowledge_the_interaction_in_time(
+    imuse: Muse, standin: DiscordStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.discord import surfaces
+
+    monkeypatch.setattr(surfaces, "DEFER_AFTER", 0.2)  # of Discord's 3 s
+    admit = imuse.quotas.admit
+    checked = asyncio.Event()
+
+    async def slow_admit(*args: Any, **kwargs: Any) -> None:
+        acks = r"/interactions/\d+/[^/]+/callback"
+        await standin.wait_until(lambda: bool(standin.calls("POST", acks)), 10, "the ack")
+        checked.set()
+        await admit(*args, **kwargs)
+
+    monkeypatch.setattr(imuse.quotas, "admit", slow_admit)
+    async with running(imuse, standin):
+        await synced(standin)
+        record, [pictures] = await slash_and_wait(standin, "imagine", {"prompt": "a slow owl"})
+        assert checked.is_set() and record.response_type == 5 and not record.late
+        assert "“a slow owl”" in pictures["content"] and pictures["attachments"]
 
 
 async def test_buttons_work_after_a_restart_and_delete_is_guarded(
@@ -502,8 +679,8 @@ async def test_buttons_work_after_a_restart_and_delete_is_guarded(
 ) -> None:
     async with running(imuse, standin):
         await synced(standin)
-        _, [followup] = await slash_and_wait(standin, "imagine", {"prompt": "a boat", "seed": 7})
-    first_id = int(followup.response["id"])
+        _, [pictures] = await slash_and_wait(standin, "imagine", {"prompt": "a boat", "seed": 7})
+    first_id = int(pictures["id"])
     [reroll_id, _, delete_id] = button_ids(standin.messages[first_id])
 
     # A new process: a new client and a new connection to the same database.
@@ -633,11 +810,11 @@ async def test_schedule_added_by_slash_command_posts_once_into_the_channel(
     async with running(dmuse, standin):
         await synced(standin)
         _, [added] = await slash_and_wait(standin, "schedule add", add, user=ADMIN_USER_ID)
-        assert added.json["content"].startswith("Schedule #1 added")
+        assert added["content"].startswith("Schedule #1 added")
         _, [ran] = await slash_and_wait(
             standin, "schedule run-now", {"number": 1}, user=ADMIN_USER_ID
         )
-        assert ran.json["content"] == "Schedule #1 posted."
+        assert ran["content"] == "Schedule #1 posted."
         # Posted as a plain channel message (not an interaction follow-up), final text only.
         [call] = standin.calls("POST", MESSAGES % GENERAL_CHANNEL_ID)
         post = standin.messages[int(call.response["id"])]
@@ -645,7 +822,7 @@ async def test_schedule_added_by_slash_command_posts_once_into_the_channel(
         [stored] = await answered(dmuse, GENERAL_KEY)
         assert post["content"] == stored.content and stored.platform_message_id == post["id"]
         _, [listed] = await slash_and_wait(standin, "schedule list", {}, user=ADMIN_USER_ID)
-        assert "#1" in listed.json["content"] and "posted" in listed.json["content"]
+        assert "#1" in listed["content"] and "posted" in listed["content"]
     del scheduler
 
 

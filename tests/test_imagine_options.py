@@ -236,3 +236,82 @@ def test_pictures_may_be_deleted_by_their_requester_or_an_admin() -> None:
     assert may_delete(policy, by("boss"), "ann")
     assert not may_delete(policy, by("bob"), "ann")
     assert not may_delete(policy, by("bob"), None)  # a request Muse no longer knows
+
+
+# -- one table of messages, worded for each surface; the form from the same settings ----------
+
+
+@pytest.mark.parametrize(
+    ("fields", "flags_text", "in_fields"),
+    [
+        ({"width": 100}, "--width 100:", "width = 100: must be a multiple of 8 from 64 to 1024"),
+        ({"steps": 9}, "--steps 9:", "steps = 9: must be a whole number from 1 to 8"),
+        ({"count": 5}, "--count 5:", "count = 5: must be a whole number from 1 to 4"),
+        ({"guidance": 21.0}, "--guidance 21:", "guidance = 21: must be a number from 0 to 20"),
+        ({"negative": "n" * 1001}, "--negative is", "negative is 1001 characters long; the"),
+        ({"prompt": " "}, "/imagine needs a prompt", "/imagine needs a prompt describing the"),
+    ],
+)
+def test_errors_name_flags_where_typed_and_fields_where_filled_in(
+    fields: dict[str, object], flags_text: str, in_fields: str
+) -> None:
+    options = ImagineOptions(**{"prompt": "x", **fields})  # type: ignore[arg-type]
+    with pytest.raises(OptionError) as info:
+        validate_imagine(options, SETTINGS)
+    assert str(info.value).startswith(flags_text)  # the terminal, Slack, text commands
+    assert info.value.in_terms("flags") == str(info.value)
+    worded = info.value.in_terms("fields")  # Discord's form
+    assert worded.startswith(in_fields) and "--" not in worded
+
+
+def test_the_form_offers_exactly_what_validation_accepts() -> None:
+    from core.image.options import imagine_form
+
+    settings = ImageSettings(
+        steps=3,
+        max_steps=12,
+        max_width=768,
+        max_height=640,
+        max_count=3,
+        max_guidance=7.5,
+        max_prompt_chars=300,
+    )
+    form = {f.name: f for f in imagine_form(settings)}
+    assert list(form) == [
+        "prompt",
+        "negative",
+        "seed",
+        "steps",
+        "width",
+        "height",
+        "count",
+        "guidance",
+    ]
+    assert [f.name for f in form.values() if f.required] == ["prompt"]
+    assert (form["steps"].min_value, form["steps"].max_value) == (1, 12)
+    assert (form["width"].min_value, form["width"].max_value) == (64, 768)
+    assert (form["height"].min_value, form["height"].max_value) == (64, 640)
+    assert (form["guidance"].min_value, form["guidance"].max_value) == (0.0, 7.5)
+    assert (form["seed"].min_value, form["seed"].max_value) == (0, MAX_SEED)
+    assert form["count"].choices == (1, 2, 3)
+    assert form["prompt"].max_length == form["negative"].max_length == 300
+    # Each bound is accepted and one step past it is refused, with the words the field's
+    # description uses.
+    steps = {"width": 8, "height": 8, "guidance": 0.5}
+    for name in ("seed", "steps", "width", "height", "count", "guidance"):
+        field = form[name]
+        step = steps.get(name, 1)
+        for good in (field.min_value, field.max_value):
+            validate_imagine(ImagineOptions("x", **{name: good}), settings)  # type: ignore[arg-type]
+        for bad in (field.min_value - step, field.max_value + step):  # type: ignore[operator]
+            with pytest.raises(OptionError) as info:
+                validate_imagine(ImagineOptions("x", **{name: bad}), settings)  # type: ignore[arg-type]
+            allowed = info.value.in_terms("fields").split(": must be ", 1)[1]
+            assert allowed in field.description, (name, field.description)
+    validate_imagine(ImagineOptions("p" * 300, negative="n" * 300), settings)
+    with pytest.raises(OptionError):
+        validate_imagine(ImagineOptions("p" * 301), settings)
+    assert "(default 3)" in form["steps"].description  # descriptions follow the settings too
+    assert all(len(f.description) <= 100 for f in form.values())  # Discord's most
+    big = imagine_form(settings.model_copy(update={"max_count": 64}))
+    assert [f.choices for f in big if f.name == "count"] == [()]  # too many to list

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -28,8 +29,9 @@ from adapters.slack.settings import SlackSettings
 from core.chat.reply import Attachment, Target
 from core.chat.service import Muse
 from core.errors import UserError
+from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
-from core.fair_use.settings import PolicySettings
+from core.fair_use.settings import ModerationRule, PolicySettings
 from core.image.engine import ImageEngine
 from core.memory.store import Memory
 from core.text.engine import TextEngine
@@ -53,7 +55,9 @@ from tests.standins.slack_signing import (
     DM_CHANNEL_ID,
     SIGNING_SECRET,
     app_mention_event,
+    block_actions_payload,
     event_callback,
+    interactive_form,
     json_body,
     mention,
     message_changed_event,
@@ -124,6 +128,13 @@ class Running:
         status, answer = await self.post(body)
         assert status == 200
         return json.loads(answer) if answer.startswith("{") else answer
+
+    async def press(self, action_id: str, message: dict[str, Any], user: str = ALICE) -> None:
+        """Press a button under `message` (a signed `block_actions` request, as Slack
+        sends it); Bolt acknowledges it with an empty 200."""
+        payload = block_actions_payload(action_id, message, user_id=user)
+        status, answer = await self.post(interactive_form(payload))
+        assert (status, answer) == (200, "")
 
     def reply(self, thread_ts: str | None = None, channel: str = CHANNEL_ID) -> SlackReply:
         return self.adapter.context.reply_in(Where(channel, thread_ts, user=ALICE))
@@ -239,10 +250,13 @@ async def test_thread_messages_after_a_mention_are_answered_without_one(
         await answered(smuse, key(thread=thread), 2)
         assert await smuse.memory.find_by_platform_id(later["ts"]) is not None
         assert len(posts(slack)) == 2 and len(posts(slack, thread)) == 2
-        # A core command inside the thread, where a slash command cannot reach.
-        await r.event(message_event(CHANNEL_ID, ALICE, f"{mention()} /forget", thread_ts=thread))
-        await eventually(lambda: _true(len(posts(slack, thread)) == 3))
-        assert posts(slack, thread)[-1].params["text"] == "Forgot this conversation (4 messages)."
+        # A core command inside the thread, where a slash command cannot reach (an admin's:
+        # [policy] forget; the confirmation is the asker's alone).
+        await r.event(message_event(CHANNEL_ID, BOB, f"{mention()} /forget", thread_ts=thread))
+        [forgot] = await slack.wait_for("chat.postEphemeral")
+        assert forgot.params["text"] == "Forgot this conversation (4 messages)."
+        assert (forgot.params["user"], forgot.params["thread_ts"]) == (BOB, thread)
+        assert len(posts(slack, thread)) == 2
     # The thread is remembered in SQLite, so a restarted Muse keeps answering there.
     assert await ThreadStore(smuse.memory.connection, "slack").contains(CHANNEL_ID, thread)
 
@@ -449,7 +463,7 @@ async def test_persona_is_for_admins_and_forget_clears_the_channel(
         assert await r.command("/persona", "set Talk like a pirate.") == ""  # empty ack
         [refused] = await slack.wait_for(RESPONSE_URL)
         assert refused.params["response_type"] == "ephemeral"
-        assert refused.params["text"] == "Only admins can use /persona set and /persona reset."
+        assert refused.params["text"] == "Only admins can set or reset this conversation's persona."
         assert await smuse.memory.get_persona(key()) is None
 
         await r.command("/persona", "set Talk like a pirate.", user=BOB)  # [policy] admin
@@ -463,9 +477,15 @@ async def test_persona_is_for_admins_and_forget_clears_the_channel(
         assert stats.params == {**stats.params, "response_type": "ephemeral"}
         assert stats.params["text"] == "Feedback here: 👍 0 · 👎 0"
 
+        # A shared channel's memory is cleared by admins, and the asker alone hears of it.
         await r.command("/forget", "")
-        await slack.wait_for("chat.postMessage", 2)
-        assert posts(slack)[-1].params["text"] == "Forgot this conversation (0 messages)."
+        no = (await slack.wait_for(RESPONSE_URL, 3))[-1]
+        assert no.params["text"].startswith("Only admins can use /forget in a shared channel")
+        await r.command("/forget", "", user=BOB)
+        done = (await slack.wait_for(RESPONSE_URL, 4))[-1]
+        assert done.params["text"] == "Forgot this conversation (0 messages)."
+        assert no.params["response_type"] == done.params["response_type"] == "ephemeral"
+        assert len(posts(slack)) == 1  # nothing else was posted in the channel
 
 
 async def _has_persona(muse: Muse) -> bool:
@@ -544,11 +564,115 @@ async def test_imagine_acks_before_drawing_then_uploads_pngs(
         assert all(f.channel_id == CHANNEL_ID for f in uploaded)
         comment = uploaded[0].initial_comment or ""
         assert "“a red fox”" in comment and "seeds 42, 43" in comment
+        # Who asked is named, as plain text: no mention, so nobody is pinged.
+        assert comment.endswith(" · asked by user-u0alice001") and "<@" not in comment
 
         # A bad option is the ack itself, seen by the user alone; nothing is drawn.
         bad = await r.command("/imagine", "x --width 100")
         assert bad["response_type"] == "ephemeral" and "--width 100" in bad["text"]
         assert len(slack.calls("files.completeUploadExternal")) == 1
+
+
+async def picture_buttons(slack: SlackApiStandin, count: int) -> dict[str, Any]:
+    """The newest message of buttons under pictures, once Muse posted `count` of them."""
+
+    async def posted() -> list[Any]:
+        calls = slack.calls("chat.postMessage")
+        found = [c for c in calls if c.ok and c.params.get("blocks") is not None]
+        return found if len(found) >= count else []
+
+    buttons = await eventually(posted, 30)
+    assert len(buttons) == count, [c.params for c in buttons]
+    message = slack.message(buttons[-1].params["channel"], buttons[-1].response["ts"])
+    assert message is not None
+    return message
+
+
+def action_ids(message: dict[str, Any]) -> list[str]:
+    return [e["action_id"] for block in message["blocks"] for e in block.get("elements", [])]
+
+
+async def test_picture_buttons_reroll_vary_and_delete_after_a_restart(
+    imuse: Muse, slack: SlackApiStandin, tmp_path: Path
+) -> None:
+    async with running(imuse, slack) as r:
+        await r.command("/imagine", "a boat --seed 7")
+        first = await picture_buttons(slack, 1)
+    [first_file] = slack.uploaded_files()
+    reroll_id, vary_id, delete_id = action_ids(first)
+    request_id = reroll_id.rsplit(":", 1)[1]
+    assert [reroll_id, vary_id, delete_id] == [
+        f"muse:img:{action}:{request_id}" for action in ("reroll", "vary", "delete")
+    ]
+
+    # A new process: a new adapter and a new connection to the same database.
+    memory = await Memory.open(tmp_path / "muse.db")
+    restarted = make_muse(memory, imuse.text_engine, imuse.text_settings, imuse.image_engine)
+    try:
+        async with running(restarted, slack) as r:
+            await r.press(reroll_id, first)
+            [_, rerolled] = await slack.wait_for("files.completeUploadExternal", 2, timeout=30)
+            comment = rerolled.params["initial_comment"]
+            assert "“a boat”" in comment and "seed 7 " not in comment  # a new seed
+            assert comment.endswith("asked by user-u0alice001")
+            second = await picture_buttons(slack, 2)
+            await r.press(vary_id, first)
+            [*_, varied] = await slack.wait_for("files.completeUploadExternal", 3, timeout=30)
+            assert "seeds 8, 9, 10, 11" in varied.params["initial_comment"]
+            await picture_buttons(slack, 3)
+
+            # Not the requester, not an admin: refused, seen by the presser alone.
+            await r.press(action_ids(second)[2], second, user="U0CAROL01")
+            [refused] = await slack.wait_for("chat.postEphemeral")
+            assert refused.params["user"] == "U0CAROL01"
+            assert refused.params["text"].startswith("Only the person who asked")
+            assert len(slack.uploaded_files()) == 1 + 1 + 4
+            # The requester may delete; so may an admin. Pictures and buttons go.
+            await r.press(delete_id, first)
+            await r.press(action_ids(second)[2], second, user=BOB)
+            await eventually(lambda: _true(len(slack.calls("chat.delete")) == 2))
+            await eventually(lambda: _true(len(slack.uploaded_files()) == 4))
+            assert first_file.deleted
+            assert slack.message(CHANNEL_ID, first["ts"]) is None
+            assert slack.message(CHANNEL_ID, second["ts"]) is None
+    finally:
+        await memory.close()
+
+
+async def test_refused_pictures_are_told_to_the_asker_alone(
+    imuse: Muse, slack: SlackApiStandin
+) -> None:
+    imuse.moderator = Moderator([ModerationRule(id="no-gore", words=["gore"])])
+    async with running(imuse, slack) as r:
+        bad = await r.command("/imagine", "x --steps 999")
+        assert bad["response_type"] == "ephemeral" and bad["text"].startswith("--steps 999:")
+        assert (await r.command("/imagine", "some gore"))["text"] == DRAWING  # checked later
+        [refused] = await slack.wait_for(RESPONSE_URL)
+        assert refused.params == {**refused.params, "response_type": "ephemeral"}
+        assert refused.params["text"] == "I can't help with that here."
+        # A button whose request Muse no longer knows.
+        stale = {"ts": "1700000000.000900", "text": "", "blocks": []}
+        await r.press("muse:img:reroll:999", stale)
+        [gone] = await slack.wait_for("chat.postEphemeral")
+        assert gone.params["user"] == ALICE and gone.params["text"].startswith("I no longer know")
+        assert not slack.calls("chat.postMessage") and not slack.calls("files.getUploadURLExternal")
+
+
+async def test_imagine_in_a_thread_brings_its_buttons_there(
+    imuse: Muse, slack: SlackApiStandin
+) -> None:
+    async with running(imuse, slack) as r:
+        parent = mention_event("hello")
+        await r.event(parent)
+        await answered(imuse, key(thread=parent["ts"]))
+        ask = message_event(
+            CHANNEL_ID, ALICE, f"{mention()} /imagine a kite --seed 3", thread_ts=parent["ts"]
+        )
+        await r.event(ask)
+        buttons = await picture_buttons(slack, 1)
+        assert buttons["thread_ts"] == parent["ts"]
+        [shared] = slack.uploaded_files()
+        assert shared.thread_ts == parent["ts"] and "seed 3 " in (shared.initial_comment or "")
 
 
 async def test_imagine_without_an_image_model_says_so(smuse: Muse, slack: SlackApiStandin) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,7 +10,13 @@ from typing import Any
 import pytest
 
 from adapters.common.pacing import ChannelPacer
-from adapters.common.streamed_reply import EMPTY_ANSWER, WRITE_ATTEMPTS, StreamedReply
+from adapters.common.streamed_reply import (
+    EMPTY_ANSWER,
+    FIRST_PAINT_CHARS,
+    WRITE_ATTEMPTS,
+    StreamedReply,
+    ready_to_show,
+)
 from adapters.common.textsplit import split_message
 
 LIMIT = 40
@@ -23,13 +30,14 @@ class MemorySurface:
     """Messages are ids; `shown` is what each says; `calls` logs every write."""
 
     pace_key = "channel"
-    max_length = LIMIT
 
     def __init__(self) -> None:
+        self.max_length = LIMIT
         self.shown: dict[int, str] = {}
         self.after: dict[int, int | None] = {}
         self.ephemeral: dict[int, bool] = {}
         self.calls: list[str] = []
+        self.history: list[tuple[int, str]] = []  # (message, text) after every write
         self.fail_next = 0
         self._ids = itertools.count(1)
 
@@ -44,12 +52,14 @@ class MemorySurface:
         self.shown[message], self.after[message] = text, after
         self.ephemeral[message] = ephemeral
         self.calls.append(f"post {message}")
+        self.history.append((message, text))
         return message
 
     async def edit(self, message: int, text: str) -> int:
         self._maybe_fail()
         self.shown[message] = text
         self.calls.append(f"edit {message}")
+        self.history.append((message, text))
         return message
 
     async def delete(self, message: int) -> None:
@@ -127,3 +137,40 @@ async def test_failed_writes_are_retried_only_where_the_platform_says_so() -> No
     surface.fail_next = 1
     with pytest.raises(Flaky):
         await reply_on(surface).send("no retries by default")
+
+
+async def test_the_first_paint_is_a_sentence_or_a_few_dozen_characters_never_a_word() -> None:
+    async def typed_slowly(*parts: str) -> AsyncIterator[str]:
+        for part in parts:
+            yield part
+            for _ in range(20):  # the writer's every chance to show what came so far
+                await asyncio.sleep(0)
+
+    surface = MemorySurface()
+    surface.max_length = 2000
+    words = ["Well", ",", " let", " me", " think", ".", " The", " answer", " is", " 42", "."]
+    sent = await reply_on(surface).stream(typed_slowly(*words))
+    assert surface.calls[0] == "post 1"
+    first = surface.history[0][1]  # the first post
+    assert first == "Well, let me think. The"  # the first whole sentence (and what followed)
+    assert surface.shown[int(sent.message_ids[0])] == "".join(words)
+
+    surface = MemorySurface()
+    surface.max_length = 2000
+    long = ["Supercalifragilistic"] + ["expialidocious"] * 3  # no sentence: a few dozen chars
+    await reply_on(surface).stream(typed_slowly(*long))
+    first = surface.history[0][1]  # the first post
+    assert len(first) >= FIRST_PAINT_CHARS and first != long[0]
+
+    surface = MemorySurface()
+    await reply_on(surface).stream(typed_slowly("Hi", "!"))  # short answers still show, whole
+    assert surface.history == [(1, "Hi!")]
+
+
+def test_ready_to_show() -> None:
+    assert not ready_to_show("Sure")
+    assert not ready_to_show("Sure! ")  # a sentence, but a lone word
+    assert not ready_to_show("Here is the")
+    assert ready_to_show("Here it is. ")
+    assert ready_to_show("Here it is:\n")
+    assert ready_to_show("x" * FIRST_PAINT_CHARS)

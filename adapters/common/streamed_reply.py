@@ -2,7 +2,9 @@
 
 Every write (post, edit, delete) takes a turn of the channel's shared pacer, so a channel
 sees about one write per interval however many replies stream into it at once. A streamed
-answer appears with its first words and grows by edits; each turn makes the one write
+answer first appears once it has something to read, a sentence or a few dozen characters
+(`ready_to_show`; never a lone word; until then the platform may show a typing indicator,
+`working`), and grows by edits; each turn makes the one write
 that brings the messages closest to the newest text, so a slow channel gets fewer, bigger
 edits rather than a backlog (`adapters.common.streaming.follow`). Text over the surface's
 `max_length` continues in further messages (`adapters.common.textsplit`: code fences
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
@@ -25,14 +28,34 @@ from adapters.common.streaming import follow
 from adapters.common.textsplit import split_message
 from core.chat.reply import Sent
 
-__all__ = ["EMPTY_ANSWER", "WRITE_ATTEMPTS", "MessageSurface", "StreamedReply"]
+__all__ = [
+    "EMPTY_ANSWER",
+    "FIRST_PAINT_CHARS",
+    "WRITE_ATTEMPTS",
+    "MessageSurface",
+    "StreamedReply",
+    "ready_to_show",
+]
 
 log = logging.getLogger(__name__)
 
 EMPTY_ANSWER = "…"  # platforms refuse empty messages; shown when a reply has no text at all
 WRITE_ATTEMPTS = 3  # failed writes in a row (after the library's own retries) before giving up
 
+FIRST_PAINT_CHARS = 40  # "a few dozen characters": enough to read as the start of an answer
+_SENTENCE_END = re.compile(r"[.!?…:;]\s|\n")
+
 M = TypeVar("M")  # the platform's handle of a posted message
+
+
+def ready_to_show(text: str) -> bool:
+    """Whether a streamed answer's first words are worth showing: a whole sentence of
+    more than one word, or FIRST_PAINT_CHARS characters, never a lone word that then
+    grows. (The whole answer is shown when it ends, however short.)"""
+    words = text.strip()
+    if len(words) >= FIRST_PAINT_CHARS:
+        return True
+    return len(words.split()) > 1 and _SENTENCE_END.search(text.lstrip()) is not None
 
 
 class MessageSurface(Protocol[M]):
@@ -82,6 +105,10 @@ class StreamedReply(Generic[M]):
     def message_id(self, message: M) -> str:
         return str(message)
 
+    async def working(self) -> None:
+        """Reply.working: show that the answer is on its way, where the platform can."""
+        return None
+
     # -- Reply protocol -------------------------------------------------------------------
 
     async def send(self, text: str, *, ephemeral: bool = False) -> Sent:
@@ -91,7 +118,16 @@ class StreamedReply(Generic[M]):
 
     async def stream(self, pieces: AsyncIterator[str]) -> Sent:
         await self.begin()
-        final = await follow(pieces, lambda current: self.show(current, final=False))
+        painted = False
+
+        async def grow(current: Callable[[], str]) -> None:
+            nonlocal painted
+            if not painted and not ready_to_show(current()):
+                return  # the first paint waits for something to read
+            painted = True
+            await self.show(current, final=False)
+
+        final = await follow(pieces, grow)
         await self.show(lambda: final, final=True)  # exactly the final text (or EMPTY_ANSWER)
         return self.sent(final)
 

@@ -8,7 +8,9 @@ slash commands, buttons under pictures, reactions as feedback, scheduled posts.
 This package file imports nothing, so `adapters.discord.settings` loads without
 discord.py (the config loader needs only that). Modules: adapter (DiscordAdapter),
 settings ([discord]), client (bot class, intents, API endpoint), translate (discord.py ->
-core Message), triggers (when to answer), surfaces + reply (the core's Reply on Discord),
-images (/imagine and its persistent buttons), store (image requests in SQLite), sync (slash command
-publishing), outbound (scheduled posts), cogs/ (features).
+core Message), triggers (when to answer), surfaces + reply (the core's Reply on Discord:
+answers, "thinking…" and typing only for accepted work), images (/imagine and its
+persistent buttons; their requests in adapters.common.image_requests), sync (slash
+command publishing, when they changed), outbound (scheduled posts), cogs/ (features and
+who sees them; /imagine built from the core's form).
 """

@@ -12,19 +12,20 @@ import discord
 from discord.ext import commands
 
 from adapters.common.failures import PlatformFatal, network_error
+from adapters.common.image_requests import ImageRequestStore
 from adapters.common.pacing import ChannelPacer
+from adapters.common.state import AdapterState
 from adapters.common.threads import ThreadStore
 from adapters.discord.client import adopt_gateway, api_endpoint, build_bot
 from adapters.discord.cogs.chat import ChatCog
 from adapters.discord.cogs.commands import CommandsCog
 from adapters.discord.cogs.feedback import FeedbackCog
-from adapters.discord.cogs.imagine import ImagineCog
+from adapters.discord.cogs.imagine import imagine_command
 from adapters.discord.cogs.schedule import ScheduleCog
 from adapters.discord.context import DiscordContext
 from adapters.discord.images import ImageButton
 from adapters.discord.outbound import DiscordOutbound
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import ImageRequestStore
 from adapters.discord.sync import sync_on_start
 from adapters.discord.translate import PLATFORM
 from core.chat.service import Muse
@@ -58,11 +59,12 @@ class DiscordAdapter:
             bot=self.bot,
             pacer=ChannelPacer(settings.edit_interval_seconds),
             threads=ThreadStore(db, PLATFORM),
-            requests=ImageRequestStore(db),
+            requests=ImageRequestStore(db, PLATFORM),
+            published=AdapterState(db, PLATFORM),
         )
         self.bot.muse_context = self.context  # type: ignore[attr-defined]
         self.outbound = DiscordOutbound(self.context)
-        self._sync_task: asyncio.Task[None] | None = None
+        self.publishing: asyncio.Task[None] | None = None  # slash commands, at start (sync.py)
 
     @staticmethod
     def configured(settings: DiscordSettings) -> bool:
@@ -76,12 +78,14 @@ class DiscordAdapter:
         await bot.add_cog(FeedbackCog(self.context))
         commands_ = self.muse.commands
         if commands_.get("imagine") is not None:  # the image engine is loaded
-            await bot.add_cog(ImagineCog(self.context))
+            bot.tree.add_command(imagine_command(self.context))
         if commands_.get("schedule") is not None:  # the scheduler runs
             await bot.add_cog(ScheduleCog(self.context))
         bot.add_dynamic_items(ImageButton)  # buttons of pictures posted before a restart
         self.muse.outbounds[PLATFORM] = self.outbound
-        self._sync_task = asyncio.create_task(sync_on_start(bot, self.settings))
+        self.publishing = asyncio.create_task(
+            sync_on_start(bot, self.settings, self.context.published)
+        )
 
     @staticmethod
     def is_transient(exc: BaseException) -> bool:
@@ -117,6 +121,7 @@ class DiscordAdapter:
             finally:
                 if self.muse.outbounds.get(PLATFORM) is self.outbound:
                     del self.muse.outbounds[PLATFORM]
-                if self._sync_task is not None:
-                    self._sync_task.cancel()
+                if self.publishing is not None:
+                    self.publishing.cancel()
+                await self.context.typing.close()
                 log.info("discord: disconnected")

@@ -42,13 +42,32 @@ class ShardedMuseBot(_MuseBotBase, commands.AutoShardedBot):
     pass
 
 
+# The gateway intents Muse asks for, and why: only these (each intent is events Discord
+# sends and Muse would read and drop). The README's Discord section lists the same.
+INTENTS = {
+    "guilds": "servers, channels, threads and roles: where a message or command came "
+    "from, who is an admin, the upload limit",
+    "guild_messages": "messages in servers (mentions, replies to Muse, its threads)",
+    "dm_messages": "direct messages",
+    "guild_reactions": "👍/👎 feedback and ❌ to cancel, in servers",
+    "dm_reactions": "the same in direct messages",
+}
+MESSAGE_CONTENT = (
+    "message_content",
+    "privileged, optional ([discord] message_content_intent): the text of messages that "
+    "do not mention Muse, i.e. replies to it and messages in its threads",
+)
+
+
 def intents_for(settings: DiscordSettings) -> discord.Intents:
-    """Guild and DM messages and reactions; Message Content only if configured.
+    """The INTENTS, and Message Content if configured.
 
     Without the (privileged) Message Content intent Discord still sends the content of
     DMs and of messages that mention Muse, so mentions keep working.
     """
-    intents = discord.Intents.default()  # everything but the privileged intents
+    intents = discord.Intents.none()
+    for name in INTENTS:
+        setattr(intents, name, True)
     intents.message_content = settings.message_content_intent
     return intents
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import discord
 from discord.ext import commands
 
+from adapters.common.image_requests import ImageRequestStore
 from adapters.common.pacing import ChannelPacer
+from adapters.common.state import AdapterState
 from adapters.common.threads import ThreadStore
 from adapters.discord.reply import DiscordReply, ImagePostHook
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.store import ImageRequestStore
-from adapters.discord.surfaces import ChannelSurface, InteractionSurface
+from adapters.discord.surfaces import ChannelSurface, ChannelTyping, InteractionSurface
 from core.chat.service import Muse
 
 
@@ -24,6 +25,8 @@ class DiscordContext:
     pacer: ChannelPacer
     threads: ThreadStore
     requests: ImageRequestStore
+    published: AdapterState  # what Discord was last given as slash commands (sync.py)
+    typing: ChannelTyping = field(default_factory=ChannelTyping)
 
     @property
     def bot_id(self) -> int:
@@ -32,19 +35,26 @@ class DiscordContext:
 
     def reply_to(self, message: discord.Message) -> DiscordReply:
         """A reply to `message` in its channel or thread."""
-        return DiscordReply(ChannelSurface(message.channel, message), self.pacer)
+        surface = ChannelSurface(message.channel, message, self.typing)
+        return DiscordReply(surface, self.pacer)
 
     def answer(
-        self, interaction: discord.Interaction, *, images: ImagePostHook | None = None
+        self,
+        interaction: discord.Interaction,
+        *,
+        images: ImagePostHook | None = None,
+        private: bool = False,
     ) -> tuple[DiscordReply, InteractionSurface]:
-        """A reply to an interaction (defer it through the surface first)."""
+        """A reply to an interaction; run the work inside `surface.answering()`, which
+        acknowledges the interaction in time if no answer came first. `private`: every
+        answer is seen by the user alone."""
         channel = interaction.channel
         if channel is None or not isinstance(channel, discord.abc.Messageable):
             channel = self.bot.get_partial_messageable(
                 interaction.channel_id or 0, guild_id=interaction.guild_id
             )
         trigger = interaction.message  # a button press answers under its message
-        surface = InteractionSurface(interaction, ChannelSurface(channel, trigger))
+        surface = InteractionSurface(interaction, ChannelSurface(channel, trigger), private=private)
         return DiscordReply(surface, self.pacer, images=images), surface
 
 

@@ -11,7 +11,8 @@ knows exactly what was made.
 - 🗑 delete: removes the pictures; only whoever asked for them, or an admin.
 
 Each button's custom id names the action and a stored request id
-(`muse:img:<action>:<request id>`), and the request's options live in SQLite, so buttons
+(`muse:img:<action>:<request id>`), and the request's options live in SQLite
+(adapters.common.image_requests, as Slack's buttons do), so buttons
 keep working after a restart. The buttons are discord.py DynamicItems: one registered
 template (`bot.add_dynamic_items`, at start-up) matches every such id, which a fixed-id
 `bot.add_view` cannot do for per-request ids. They are sent in a `View(timeout=None)`.
@@ -28,7 +29,14 @@ import discord
 from adapters.discord.context import DiscordContext, context_of
 from adapters.discord.translate import from_interaction
 from core.chat.events import Message
-from core.commands.imagine import DELETE_REFUSED, may_delete, reroll, run_imagine, variations
+from core.commands.imagine import (
+    DELETE_REFUSED,
+    REQUEST_GONE,
+    may_delete,
+    reroll,
+    run_imagine,
+    variations,
+)
 from core.image.options import ImagineOptions, with_seed
 
 log = logging.getLogger(__name__)
@@ -101,7 +109,7 @@ class RequestButtons:
 
     async def posted(self, message_ids: list[int]) -> None:
         if self.request_id is not None:
-            await self.context.requests.set_messages(self.request_id, message_ids)
+            await self.context.requests.set_messages(self.request_id, [str(m) for m in message_ids])
 
 
 async def imagine(
@@ -112,10 +120,11 @@ async def imagine(
     msg = from_interaction(interaction, "")  # typed: no argument text to parse
     buttons = RequestButtons(context, msg, options)
     reply, surface = context.answer(interaction, images=buttons)
-    await surface.defer()  # within Discord's 3 seconds; generating takes longer
-    await context.muse.run_command(
-        "imagine", msg, reply, typed=lambda ctx: run_imagine(ctx, options)
-    )
+    # Checked first (a refusal is the private answer); accepted work shows "thinking…".
+    async with surface.answering():
+        await context.muse.run_command(
+            "imagine", msg, reply, typed=lambda ctx: run_imagine(ctx, options), terms="fields"
+        )
 
 
 async def on_button(interaction: discord.Interaction, action: str, request_id: int) -> None:
@@ -125,9 +134,7 @@ async def on_button(interaction: discord.Interaction, action: str, request_id: i
         return
     request = await context.requests.get(request_id)
     if request is None:
-        await interaction.response.send_message(
-            "I no longer know how these pictures were made; use /imagine again.", ephemeral=True
-        )
+        await interaction.response.send_message(REQUEST_GONE, ephemeral=True)
         return
     if action == "reroll":
         options = reroll(request.options)
@@ -146,7 +153,7 @@ async def _delete(
         await interaction.response.send_message(DELETE_REFUSED, ephemeral=True)
         return
     await interaction.response.defer()  # acknowledged; nothing new to show
-    ids = set(request.message_ids if request is not None else ())
+    ids = {int(m) for m in (request.message_ids if request is not None else ())}
     if interaction.message is not None:
         ids.add(interaction.message.id)
     channel = interaction.channel

@@ -61,6 +61,9 @@ class DiscordReply(StreamedReply[discord.Message]):
     def status_gone(self, exc: Exception) -> bool:
         return isinstance(exc, discord.NotFound)
 
+    async def working(self) -> None:
+        await self.surface.working()  # "thinking…" for an interaction, typing in a channel
+
     def message_id(self, message: discord.Message) -> str:
         return str(message.id)
 

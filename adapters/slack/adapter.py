@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.failures import PlatformFatal, network_error
+from adapters.common.image_requests import ImageRequestStore
 from adapters.common.pacing import ChannelPacer
 from adapters.common.threads import ThreadStore
 from adapters.slack.context import Identity, SlackContext
@@ -118,6 +119,7 @@ class SlackAdapter:
             threads=ThreadStore(muse.memory.connection, PLATFORM),
             people=People(self.client),
             seen=RecentKeys(),
+            requests=ImageRequestStore(muse.memory.connection, PLATFORM),
         )
         self.outbound = SlackOutbound(self.context)
         self.url: str | None = None  # http mode: where events are served, once listening

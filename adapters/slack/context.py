@@ -11,11 +11,12 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.image_requests import ImageRequestStore
 from adapters.common.pacing import ChannelPacer
 from adapters.common.threads import ThreadStore
 from adapters.slack.dedupe import RecentKeys
 from adapters.slack.people import People
-from adapters.slack.reply import Respond, SlackReply, Where
+from adapters.slack.reply import ImagePostHook, Respond, SlackReply, Where
 from adapters.slack.settings import SlackSettings
 from core.chat.service import Muse
 
@@ -40,6 +41,7 @@ class SlackContext:
     threads: ThreadStore
     people: People
     seen: RecentKeys
+    requests: ImageRequestStore  # behind the buttons under pictures
     identity: Identity | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -49,7 +51,12 @@ class SlackContext:
         return self.identity
 
     def reply_in(
-        self, where: Where, *, respond: Respond | None = None, private: bool = False
+        self,
+        where: Where,
+        *,
+        respond: Respond | None = None,
+        private: bool = False,
+        images: ImagePostHook | None = None,
     ) -> SlackReply:
         return SlackReply(
             self.client,
@@ -58,6 +65,7 @@ class SlackContext:
             self.settings.max_message_chars,
             respond=respond,
             private=private,
+            images=images,
         )
 
     def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:

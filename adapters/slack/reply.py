@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -43,6 +43,15 @@ class Where:
     channel: str
     thread_ts: str | None = None  # None: top level (DMs, scheduled posts)
     user: str | None = None  # who sees ephemeral answers; None: they are posted normally
+
+
+class ImagePostHook(Protocol):
+    """Lets the image feature name who asked in the caption, and put its buttons under
+    the posted pictures."""
+
+    def caption(self, text: str) -> str: ...
+
+    async def posted(self, reply: SlackReply, file_ids: list[str]) -> None: ...
 
 
 def render(text: str, limit: int, *, partial: bool = False) -> list[str]:
@@ -103,15 +112,18 @@ class SlackReply(StreamedReply[str]):
         *,
         respond: Respond | None = None,
         private: bool = False,
+        images: ImagePostHook | None = None,
     ) -> None:
         """`respond`: a slash command's response_url (ephemeral answers go there);
-        `private`: every answer is seen by `where.user` alone."""
+        `private`: every answer is seen by `where.user` alone; `images`: what goes with
+        posted pictures (the requester's name, buttons)."""
         super().__init__(SlackSurface(client, where, limit), pacer)
         self.client = client
         self.where = where
         self.limit = limit
         self.respond = respond
         self.private = private
+        self.images = images
         self._told_privately = False  # a private status was shown (it cannot be edited)
 
     # -- hooks of the streamed reply ----------------------------------------------------
@@ -148,16 +160,34 @@ class SlackReply(StreamedReply[str]):
         if not files:
             return await self.send(text)
         await self.drop_status()
-        captions = render(text, self.limit) if text.strip() else []
-        ids: list[str] = []
+        caption = self.images.caption(text) if self.images is not None else text
+        captions = render(caption, self.limit) if caption.strip() else []
+        file_ids: list[str] = []
         for i in range(0, len(files), FILES_PER_UPLOAD):
             group = files[i : i + FILES_PER_UPLOAD]
             comment = captions[0] if i == 0 and captions else None
             async with self.turn():
-                ids += await self._upload(group, comment)
+                file_ids += await self._upload(group, comment)
+        ids = list(file_ids)
         for extra in captions[1:]:
             ids.append(await self.post_paced(extra))
+        if self.images is not None:
+            await self.images.posted(self, file_ids)
         return Sent(tuple(ids), text)
+
+    async def post_blocks(self, text: str, blocks: list[dict[str, Any]]) -> str:
+        """A Block Kit message (`text`: what notifications show) in the reply's place,
+        paced like every write; its ts."""
+        async with self.turn():
+            resp = await self.client.chat_postMessage(
+                channel=self.where.channel,
+                thread_ts=self.where.thread_ts,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        return str(resp["ts"])
 
     async def status(self, text: str) -> None:
         if not self.private:

@@ -80,6 +80,36 @@ def from_event(
     )
 
 
+def action_thread(body: Mapping[str, Any]) -> str | None:
+    """The thread of the message whose button was pressed (None at the top level)."""
+    container = body.get("container") or {}
+    thread = container.get("thread_ts") or (body.get("message") or {}).get("thread_ts")
+    return str(thread) if thread else None
+
+
+def from_action(body: Mapping[str, Any], person: Person) -> Message:
+    """A button press (`block_actions`) as a message without text, in the place of the
+    message the button is under."""
+    container = body.get("container") or {}
+    channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+    dm = channel.startswith("D")
+    name = str((body.get("channel") or {}).get("name") or "")
+    return Message(
+        platform=PLATFORM,
+        channel=channel,
+        author_id=str((body.get("user") or {}).get("id") or ""),
+        text="",
+        workspace=str((body.get("team") or {}).get("id") or "") or None,
+        thread=action_thread(body),
+        author_name=person.name,
+        message_id=str(body.get("trigger_id") or ""),
+        is_dm=dm,
+        author_is_bot=False,
+        platform_admin=person.is_admin,
+        channel_name="direct message" if dm else (f"#{name}" if name else ""),
+    )
+
+
 def from_command(command: Mapping[str, Any], person: Person, text: str) -> Message:
     """A slash command as a message whose text is the argument text. Slack does not say
     which thread a command was typed in, so commands act on the channel's conversation."""

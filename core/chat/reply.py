@@ -48,6 +48,13 @@ class Reply(Protocol):
         """Show a transient status (place in line); each call replaces the previous one."""
         ...
 
+    async def working(self) -> None:
+        """The request is accepted and its answer will take a while: show that Muse is on
+        it (on Discord, a slash command's public "thinking…", or typing in a channel).
+        Every refusal comes before this, so a refused request is answered to its asker
+        alone from the start and never flashes a public placeholder."""
+        ...
+
 
 @dataclass(frozen=True)
 class Target:

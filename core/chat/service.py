@@ -13,7 +13,7 @@ from core.chat.events import Message
 from core.chat.prompt import Turn, build_prompt
 from core.chat.reply import Outbound, Reply, Sent
 from core.commands.registry import CommandContext, CommandRegistry
-from core.errors import UserError
+from core.errors import Terms, UserError
 from core.fair_use.admission import Admission, Ticket
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
@@ -71,17 +71,21 @@ class Muse:
     async def work(self, msg: Message, reply: Reply, kind: str) -> AsyncIterator[Ticket]:
         """Admit one unit of GPU work: limits, queue depth, place-in-line updates, /cancel.
 
-        Raises UserError (over a limit, busy, shutting down) before any work starts.
+        Raises UserError (over a limit, busy, shutting down) before any work starts; once
+        admitted, tells the reply the answer is on its way (`Reply.working`).
         """
         if self.closing:
             raise UserError("I'm shutting down for a moment; please ask again shortly.")
         await self.quotas.admit(msg, kind)
         ticket = self.admission.enter(kind, Quotas.user_key(msg))
-        watcher = asyncio.create_task(self._report_position(ticket, reply))
+        watcher: asyncio.Task[None] | None = None
         try:
+            await reply.working()  # accepted: from here on the answer is on its way
+            watcher = asyncio.create_task(self._report_position(ticket, reply))
             yield ticket
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
             self.admission.leave(ticket)
 
     async def _report_position(self, ticket: Ticket, reply: Reply) -> None:
@@ -184,12 +188,19 @@ class Muse:
     # -- commands -------------------------------------------------------------------------
 
     async def run_command(
-        self, name: str, msg: Message, reply: Reply, *, typed: TypedCall | None = None
+        self,
+        name: str,
+        msg: Message,
+        reply: Reply,
+        *,
+        typed: TypedCall | None = None,
+        terms: Terms = "flags",
     ) -> None:
         """Run `/name` with `msg.text` as its argument text, or, for adapters with typed
         options (Discord's app commands), as `typed(ctx)`, which calls the feature's typed
         function (e.g. `run_imagine(ctx, options)`). Either way the command must be offered
-        and permitted, and errors become replies."""
+        and permitted, and errors become replies, seen by the user alone and worded in
+        the surface's `terms` (`--width` where options are typed, `width` in a form)."""
         try:
             self.policy.require_talk(msg)  # blocked users, channels outside the allow-list
             command = self.commands.resolve(name)
@@ -198,7 +209,7 @@ class Muse:
             ctx = CommandContext(self, msg, reply)
             await (typed(ctx) if typed is not None else command.handler(ctx, msg.text))
         except UserError as exc:
-            await reply.send(str(exc), ephemeral=True)
+            await reply.send(exc.in_terms(terms), ephemeral=True)
         except asyncio.CancelledError:
             if not await self._cancelled(reply):
                 raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.chat.events import conversation_key
 from core.commands.registry import CommandContext, CommandRegistry
-from core.errors import OptionError
+from core.errors import OptionError, PermissionDenied
 
 PERSONA_MAX_CHARS = 4000
 
@@ -15,9 +15,10 @@ async def help_command(ctx: CommandContext, args: str) -> None:
 
 
 async def forget_command(ctx: CommandContext, args: str) -> None:
+    ctx.muse.policy.require_forget(ctx.message)
     removed = await ctx.muse.memory.forget(ctx.message.conversation)
     ctx.muse.text_engine.forget(ctx.message.conversation)
-    await ctx.reply.send(f"Forgot this conversation ({removed} messages).")
+    await ctx.reply.send(f"Forgot this conversation ({removed} messages).", ephemeral=True)
 
 
 async def persona_command(ctx: CommandContext, args: str) -> None:
@@ -29,7 +30,9 @@ async def persona_command(ctx: CommandContext, args: str) -> None:
         label = "custom" if custom else "default"
         await ctx.reply.send(f"Persona ({label}): {custom or ctx.muse.text_settings.system_prompt}")
         return
-    ctx.muse.policy.require_admin(ctx.message, "/persona set and /persona reset")
+    if not ctx.muse.policy.is_admin(ctx.message):
+        # Named without the command: Discord offers set and reset as /persona-admin.
+        raise PermissionDenied("Only admins can set or reset this conversation's persona.")
     if action == "set":
         prompt = rest.strip()
         if not prompt:

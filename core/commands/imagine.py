@@ -22,7 +22,9 @@ from core.image.options import (
 
 __all__ = [
     "DELETE_REFUSED",
+    "REQUEST_GONE",
     "VARIATIONS",
+    "asked_by",
     "format_caption",
     "may_delete",
     "register",
@@ -34,6 +36,7 @@ __all__ = [
 CAPTION_PROMPT_CHARS = 120
 VARIATIONS = 4  # pictures a "variations" request makes, at most ([image] max_count caps it)
 DELETE_REFUSED = "Only the person who asked for these pictures, or an admin, can delete them."
+REQUEST_GONE = "I no longer know how these pictures were made; use /imagine again."
 
 
 def _quoted_prompt(prompt: str) -> str:
@@ -60,6 +63,12 @@ def format_caption(result: ImageResult) -> str:
             else " — blocked by the safety filter"
         )
     return caption
+
+
+def asked_by(name: str) -> str:
+    """What a caption adds where the platform does not show who asked for the pictures:
+    their name as plain text, which pings nobody."""
+    return f" · asked by {name}"
 
 
 def attachments(result: ImageResult) -> list[Attachment]:

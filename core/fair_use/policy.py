@@ -40,6 +40,18 @@ class Policy:
         if not self.allowed_here(msg):
             raise PermissionDenied("Muse isn't enabled in this channel.")
 
+    def may_forget(self, msg: Message) -> bool:
+        """[policy] forget: a shared channel's memory is everyone's, so by default only
+        admins clear it; a direct message's is its member's own."""
+        return msg.is_dm or self.settings.forget == "anyone" or self.is_admin(msg)
+
+    def require_forget(self, msg: Message) -> None:
+        if not self.may_forget(msg):
+            raise PermissionDenied(
+                "Only admins can use /forget in a shared channel "
+                "(in a direct message with Muse, anyone can)."
+            )
+
     def require_admin(self, msg: Message, what: str) -> None:
         if not self.is_admin(msg):
             raise PermissionDenied(f"Only admins can use {what}.")

@@ -40,6 +40,12 @@ class PolicySettings(BaseModel):
         description="people the platform says administer the space (Discord Manage Server, "
         "Slack workspace admins, the local shell user) count as admins",
     )
+    forget: Literal["admins", "anyone"] = Field(
+        "admins",
+        description="who may /forget the memory of a shared channel or thread (in a direct "
+        "message with Muse, its member always may); on Discord, /forget is then hidden "
+        "from members without Manage Server",
+    )
 
 
 def parse_role_multipliers(entries: list[str]) -> dict[str, float]:

@@ -2,9 +2,11 @@
 
 Every adapter uses the same option names. Text adapters (shell, Slack) hand the raw
 argument text to `parse_imagine_args`; typed ones (Discord app commands) fill an
-`ImagineOptions` themselves. `validate_imagine` checks both, with the same wording; the
-result has every field set (defaults from the settings, a random seed chosen here so it
-can be reported) and within the admin's limits.
+`ImagineOptions` themselves. `validate_imagine` checks both, with one table of messages
+(MESSAGES) worded in each surface's terms (`--width` typed, `width` filled in); the result
+has every field set (defaults from the settings, a random seed chosen here so it can be
+reported) and within the admin's limits. `imagine_form` describes the options as a form's
+fields (ranges, choices, descriptions) from the same settings, for Discord's slash command.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.errors import OptionError
+from core.errors import OptionError, Terms
 from core.runtime.settings import Device, Dtype, check_dtype_for_device
 
 DEFAULT_IMAGE_MODEL = "stabilityai/sd-turbo"
@@ -129,6 +131,31 @@ OPTIONS = ("negative", "seed", "steps", "size", "width", "height", "guidance", "
 _USAGE = "/imagine <prompt> [--negative TEXT] [--seed N] [--steps N] [--size WxH] [--count N]"
 _SIZE = re.compile(r"^\s*(\d+)\s*[x×X*]\s*(\d+)\s*$")
 
+# Every message about /imagine's options, once, for every surface. `{option}` is an
+# option as the surface names it and `{given}` that option with the value the user gave:
+# `--width` and `--width 2048` where people type flags, `width` and `width = 2048` where
+# they fill in a form (core.errors.Terms). `{allowed}` is what the option accepts (ALLOWED).
+MESSAGES = {
+    "value": "{given}: must be {allowed}",
+    "size_side": "{given}: the {side} must be {allowed}",
+    "size_format": "{given}: expected WIDTHxHEIGHT, e.g. --size 512x512",
+    "too_long": "{option} is {length} characters long; the most is {limit}.",
+    "prompt_too_long": "The prompt is {length} characters long; the most is {limit}.",
+    "no_prompt": "/imagine needs a prompt describing the picture.{usage}",
+    "unknown": "Unknown option {option}; options are {known}.",
+    "needs_value": "{option} needs a value, e.g. {example}",
+    "quotes": 'Unbalanced quotes: close every " you open.',
+}
+# What each option accepts, in words: in errors, and in the descriptions of Discord's fields.
+ALLOWED = {
+    "seed": "a whole number from 0 to {MAX_SEED}",
+    "steps": "a whole number from 1 to {s.max_steps}",
+    "width": "a multiple of 8 from {MIN_SIZE} to {s.max_width}",
+    "height": "a multiple of 8 from {MIN_SIZE} to {s.max_height}",
+    "count": "a whole number from 1 to {s.max_count}",
+    "guidance": "a number from 0 to {max_guidance}",
+}
+
 
 def usage() -> str:
     return _USAGE + " [--width N] [--height N] [--guidance X]"
@@ -138,23 +165,40 @@ def _known() -> str:
     return ", ".join(f"--{o}" for o in OPTIONS)
 
 
-def _allowed(option: str, s: ImageSettings) -> str:
-    """What an option accepts, in words (for errors about values that are not numbers)."""
-    return {
-        "seed": f"a whole number from 0 to {MAX_SEED}",
-        "steps": f"a whole number from 1 to {s.max_steps}",
-        "width": f"a multiple of 8 from {MIN_SIZE} to {s.max_width}",
-        "height": f"a multiple of 8 from {MIN_SIZE} to {s.max_height}",
-        "count": f"a whole number from 1 to {s.max_count}",
-        "guidance": f"a number from 0 to {_num(s.max_guidance)}",
-    }[option]
+def allowed(option: str, s: ImageSettings) -> str:
+    """What an option accepts, in words ("a multiple of 8 from 64 to 1024")."""
+    return ALLOWED[option].format(
+        s=s, MAX_SEED=MAX_SEED, MIN_SIZE=MIN_SIZE, max_guidance=_num(s.max_guidance)
+    )
+
+
+def _option(terms: Terms, option: str) -> str:
+    return option if terms == "fields" else f"--{option}"
+
+
+def _given(terms: Terms, option: str, value: object) -> str:
+    return f"{option} = {value}" if terms == "fields" else f"--{option} {value}"
+
+
+def problem(key: str, option: str = "", value: object = "", **params: object) -> OptionError:
+    """The OptionError for MESSAGES[key], worded in flags and in fields."""
+    worded = {
+        terms: MESSAGES[key].format(
+            option=_option(terms, option),
+            given=_given(terms, option, value),
+            usage="" if terms == "fields" else f" Usage: {_USAGE}",
+            **params,
+        )
+        for terms in ("flags", "fields")
+    }
+    return OptionError(worded["flags"], fields=worded["fields"])
 
 
 def _int(option: str, raw: str, settings: ImageSettings) -> int:
     try:
         return int(raw.strip())
     except ValueError:
-        raise OptionError(f"--{option} {raw}: must be {_allowed(option, settings)}") from None
+        raise problem("value", option, raw, allowed=allowed(option, settings)) from None
 
 
 def _float(option: str, raw: str, settings: ImageSettings) -> float:
@@ -163,7 +207,7 @@ def _float(option: str, raw: str, settings: ImageSettings) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise OptionError(f"--{option} {raw}: must be {_allowed(option, settings)}")
+        raise problem("value", option, raw, allowed=allowed(option, settings))
     return value
 
 
@@ -171,7 +215,7 @@ def parse_size(raw: str) -> tuple[int, int]:
     """'512x768' -> (512, 768); only the format is checked here, not the range."""
     match = _SIZE.match(raw)
     if not match:
-        raise OptionError(f"--size {raw}: expected WIDTHxHEIGHT, e.g. --size 512x512")
+        raise problem("size_format", "size", raw)
     return int(match[1]), int(match[2])
 
 
@@ -190,7 +234,7 @@ def _tokens(text: str) -> list[str]:
     try:
         tokens = list(lexer)
     except ValueError:
-        raise OptionError('Unbalanced quotes: close every " you open.') from None
+        raise problem("quotes") from None
     # Still honour a value written 'in single quotes' next to such an apostrophe.
     return [t[1:-1] if len(t) >= 2 and t[0] == t[-1] == "'" else t for t in tokens]
 
@@ -229,10 +273,10 @@ def parse_imagine_args(text: str, settings: ImageSettings) -> ImagineOptions:
         name, eq, value = token[2:].partition("=")
         name = name.lower().replace("_", "-")
         if name not in OPTIONS:
-            raise OptionError(f"Unknown option --{name}; options are {_known()}.")
+            raise problem("unknown", name, known=_known())
         if not eq:
             if i >= len(tokens) or _is_option(tokens[i]):
-                raise OptionError(f"--{name} needs a value, e.g. {_example(name)}")
+                raise problem("needs_value", name, example=_example(name))
             value = tokens[i]
             i += 1
         values[name] = value
@@ -243,8 +287,8 @@ def parse_imagine_args(text: str, settings: ImageSettings) -> ImagineOptions:
         raw = values["size"]
         width, height = parse_size(raw)
         # Checked here so the error quotes --size as the user wrote it.
-        _check_side("size", raw, "width", width, settings.max_width)
-        _check_side("size", raw, "height", height, settings.max_height)
+        _check_side("size", raw, "width", width, settings)
+        _check_side("size", raw, "height", height, settings)
         fields["width"], fields["height"] = width, height
     for name in ("seed", "steps", "width", "height", "count"):
         if name in values:
@@ -268,21 +312,20 @@ def _example(name: str) -> str:
     return examples[name]
 
 
-def _check_range(option: str, value: float, low: float, high: float, what: str) -> None:
+def _check_range(option: str, value: float, low: float, high: float, s: ImageSettings) -> None:
     if not low <= value <= high:
-        raise OptionError(
-            f"--{option} {_num(value)}: must be {what} from {_num(low)} to {_num(high)}"
-        )
+        raise problem("value", option, _num(value), allowed=allowed(option, s))
 
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _check_side(option: str, shown: str, side: str, value: int, most: int) -> None:
+def _check_side(option: str, shown: str, side: str, value: int, s: ImageSettings) -> None:
+    most = s.max_width if side == "width" else s.max_height
     if not MIN_SIZE <= value <= most or value % SIZE_STEP:
-        what = "must be" if option == side else f"the {side} must be"
-        raise OptionError(f"--{option} {shown}: {what} a multiple of 8 from {MIN_SIZE} to {most}")
+        key = "value" if option == side else "size_side"
+        raise problem(key, option, shown, side=side, allowed=allowed(side, s))
 
 
 def random_seed() -> int:
@@ -301,27 +344,27 @@ def validate_imagine(options: ImagineOptions, settings: ImageSettings) -> Imagin
     """Fill defaults (and a random seed) and check every value against the settings."""
     prompt = options.prompt.strip()
     if not prompt:
-        raise OptionError(f"/imagine needs a prompt describing the picture. Usage: {_USAGE}")
+        raise problem("no_prompt")
     limit = settings.max_prompt_chars
     if len(prompt) > limit:
-        raise OptionError(f"The prompt is {len(prompt)} characters long; the most is {limit}.")
+        raise problem("prompt_too_long", length=len(prompt), limit=limit)
     negative = options.negative.strip()
     if len(negative) > limit:
-        raise OptionError(f"--negative is {len(negative)} characters long; the most is {limit}.")
+        raise problem("too_long", "negative", length=len(negative), limit=limit)
     seed = options.seed if options.seed is not None else random_seed()
     steps = options.steps if options.steps is not None else settings.steps
     width = options.width if options.width is not None else settings.width
     height = options.height if options.height is not None else settings.height
     guidance = options.guidance if options.guidance is not None else settings.guidance
     count = options.count if options.count is not None else settings.count
-    _check_range("seed", seed, 0, MAX_SEED, "a whole number")
-    _check_range("steps", steps, 1, settings.max_steps, "a whole number")
-    _check_side("width", str(width), "width", width, settings.max_width)
-    _check_side("height", str(height), "height", height, settings.max_height)
+    _check_range("seed", seed, 0, MAX_SEED, settings)
+    _check_range("steps", steps, 1, settings.max_steps, settings)
+    _check_side("width", str(width), "width", width, settings)
+    _check_side("height", str(height), "height", height, settings)
     if not math.isfinite(guidance):
-        raise OptionError(f"--guidance {guidance}: must be {_allowed('guidance', settings)}")
-    _check_range("guidance", guidance, 0.0, settings.max_guidance, "a number")
-    _check_range("count", count, 1, settings.max_count, "a whole number")
+        raise problem("value", "guidance", guidance, allowed=allowed("guidance", settings))
+    _check_range("guidance", guidance, 0.0, settings.max_guidance, settings)
+    _check_range("count", count, 1, settings.max_count, settings)
     return dataclasses.replace(
         options,
         prompt=prompt,
@@ -333,3 +376,84 @@ def validate_imagine(options: ImagineOptions, settings: ImageSettings) -> Imagin
         guidance=float(guidance),
         count=int(count),
     )
+
+
+# -- the form: /imagine's options as fields (Discord's slash command) -------------------------
+
+FEW_CHOICES = 25  # a range this short is offered as a list to pick from (Discord's most)
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of /imagine's form, generated from the settings that check its value, so
+    a form offers exactly what `validate_imagine` accepts (bar what a form cannot say,
+    like "a multiple of 8", which the description says and the core checks)."""
+
+    name: str
+    type: type  # str, int or float
+    description: str
+    required: bool = False
+    min_value: int | float | None = None
+    max_value: int | float | None = None
+    max_length: int | None = None
+    choices: tuple[int, ...] = ()  # when set, the only values offered
+
+
+def imagine_form(s: ImageSettings) -> list[FormField]:
+    """The fields of /imagine, in the order a form shows them (the prompt first)."""
+    limit = s.max_prompt_chars
+    count_choices = tuple(range(1, s.max_count + 1)) if s.max_count <= FEW_CHOICES else ()
+    return [
+        FormField(
+            "prompt", str, f"What to draw (at most {limit} characters)", True, max_length=limit
+        ),
+        FormField(
+            "negative",
+            str,
+            f"What to keep out of the picture (at most {limit} characters)",
+            max_length=limit,
+        ),
+        FormField(
+            "seed",
+            int,
+            f"A caption's seed, to remake its picture: {allowed('seed', s)} (random if empty)",
+            min_value=0,
+            max_value=MAX_SEED,
+        ),
+        FormField(
+            "steps",
+            int,
+            f"Denoising steps: {allowed('steps', s)} (default {s.steps})",
+            min_value=1,
+            max_value=s.max_steps,
+        ),
+        FormField(
+            "width",
+            int,
+            f"Width in pixels: {allowed('width', s)} (default {s.width})",
+            min_value=MIN_SIZE,
+            max_value=s.max_width,
+        ),
+        FormField(
+            "height",
+            int,
+            f"Height in pixels: {allowed('height', s)} (default {s.height})",
+            min_value=MIN_SIZE,
+            max_value=s.max_height,
+        ),
+        FormField(
+            "count",
+            int,
+            f"How many pictures: {allowed('count', s)} (default {s.count})",
+            min_value=1,
+            max_value=s.max_count,
+            choices=count_choices,
+        ),
+        FormField(
+            "guidance",
+            float,
+            f"Guidance (CFG) scale: {allowed('guidance', s)} (default {_num(s.guidance)})",
+            min_value=0.0,
+            max_value=s.max_guidance,
+        ),
+    ]

@@ -134,6 +134,17 @@ MIGRATIONS: list[str] = [
     DROP TABLE schedule_runs;
     ALTER TABLE schedule_runs_v5 RENAME TO schedule_runs;
     """,
+    # 6: small values a chat adapter keeps between starts, by key (e.g. what Discord was
+    # last given as slash commands, so they are published again only once they change).
+    """
+    CREATE TABLE adapter_state (
+        platform TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (platform, key)
+    );
+    """,
 ]
 
 

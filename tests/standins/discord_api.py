@@ -499,6 +499,56 @@ class DiscordStandin:
     def attachment_data(self, attachment: Json) -> bytes:
         return self.files[int(attachment["id"])][1]
 
+    def visible_commands(self, user_id: int, *, in_dm: bool = False) -> list[str]:
+        """The synced commands Discord offers this user in its command picker, by name.
+
+        In a server (the stand-in's guild, its own and the global commands): a command
+        with `default_member_permissions` only to members whose permissions include all of
+        those bits ("0": to none but admins); Administrator and the owner see everything
+        (no per-command overrides are set in the server's Integrations settings). In a DM:
+        the commands whose `contexts` include BOT_DM (1), or, without contexts, whose
+        `dm_permission` is true; `default_member_permissions` do not apply there.
+        """
+        if in_dm:
+            scopes = [None]
+        else:
+            scopes = [p.GUILD_ID, None]
+        perms = p.permissions_for(user_id)
+        seen: dict[str, Json] = {}
+        for scope in scopes:
+            for command in self.synced_commands.get(scope, []):
+                seen.setdefault(command["name"], command)
+        visible = []
+        for name, command in seen.items():
+            if in_dm:
+                contexts = command.get("contexts")
+                allowed = 1 in contexts if contexts is not None else command["dm_permission"]
+            else:
+                needed = command.get("default_member_permissions")
+                allowed = (
+                    needed is None
+                    or bool(perms & p.ADMINISTRATOR)
+                    or (int(needed) != 0 and perms & int(needed) == int(needed))
+                )
+            if allowed:
+                visible.append(name)
+        return sorted(visible)
+
+    def answers(self, record: InteractionRecord) -> list[Json]:
+        """What an interaction's answer shows, oldest first: its response message (once a
+        deferred one is completed) and its followups, as they are now."""
+        ids: list[int] = []
+        original = self.messages.get(record.original_message_id or 0)
+        if original is not None and not int(original["flags"]) & LOADING:
+            ids.append(int(original["id"]))
+        ids += [i for i in record.followup_ids if i not in ids]
+        return [self.messages[i] for i in ids if i in self.messages]
+
+    async def wait_answered(self, record: InteractionRecord, timeout: float = 10.0) -> list[Json]:
+        """Wait for the interaction's first answer (see `answers`); returns the answers."""
+        await self.wait_until(lambda: bool(self.answers(record)), timeout, "an answer")
+        return self.answers(record)
+
     def interaction(self, key: int | str) -> InteractionRecord:
         """An interaction by id or token."""
         if isinstance(key, int):
@@ -1114,6 +1164,9 @@ class DiscordStandin:
             "application_id": str(p.APPLICATION_ID),
             "version": str(p.snowflake()),
         }
+        if command["default_member_permissions"] is not None:
+            # A permission bit set is a string in Discord's answers, whatever was sent.
+            command["default_member_permissions"] = str(int(command["default_member_permissions"]))
         if scope is not None:
             command["guild_id"] = str(scope)
         return command

@@ -80,6 +80,7 @@ class UploadedFile:
     thread_ts: str | None = None
     initial_comment: str | None = None
     completed: bool = False
+    deleted: bool = False
 
 
 Handler = Callable[[dict[str, Any], str], dict[str, Any]]
@@ -131,6 +132,7 @@ class SlackApiStandin:
             "users.info": self._users_info,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "files.delete": self._files_delete,
             "apps.connections.open": self._connections_open,
         }
 
@@ -204,7 +206,8 @@ class SlackApiStandin:
         return f"{self.base_url}/commands/{self.team_id}/{next(self._file_ids)}/standin"
 
     def uploaded_files(self) -> list[UploadedFile]:
-        return [f for f in self.files.values() if f.completed]
+        """Files shared and not deleted since."""
+        return [f for f in self.files.values() if f.completed and not f.deleted]
 
     # --- HTTP plumbing ------------------------------------------------------------------------
 
@@ -507,6 +510,21 @@ class SlackApiStandin:
             message.update(text=params.get("initial_comment") or "", files=files, upload=True)
             self._messages[(channel, ts)] = message
         return {"files": files}
+
+    def _files_delete(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        """A bot may delete the files it uploaded; they vanish from the messages sharing
+        them, and a message left with neither files nor text goes too."""
+        upload = self.files.get(_need(params, "file", "file_not_found"))
+        if upload is None or upload.deleted:
+            raise SlackError("file_not_found")
+        upload.deleted = True
+        for key, message in list(self._messages.items()):
+            files = message.get("files")
+            if files and any(f["id"] == upload.file_id for f in files):
+                message["files"] = [f for f in files if f["id"] != upload.file_id]
+                if not message["files"] and not message.get("text"):
+                    del self._messages[key]
+        return {}
 
     def _file_object(self, upload: UploadedFile) -> dict[str, Any]:
         mimetype = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"

@@ -278,6 +278,67 @@ def slash_command_form(
     )
 
 
+def block_actions_payload(
+    action_id: str,
+    message: dict[str, Any],
+    user_id: str = ALICE,
+    channel_id: str = CHANNEL_ID,
+    team_id: str = TEAM_ID,
+    value: str = "",
+    response_url: str = "https://hooks.slack.com/actions/T0MUSE0001/1/standin",
+    user_name: str = "alice",
+) -> dict[str, Any]:
+    """A button press (`block_actions`) on `message`, a message as the Web API stand-in
+    stores it (its `blocks` name the button's block). Sent as the `payload` form field."""
+    block_id = next(
+        (
+            block.get("block_id", "")
+            for block in message.get("blocks") or []
+            for element in block.get("elements") or []
+            if element.get("action_id") == action_id
+        ),
+        "",
+    )
+    container: dict[str, Any] = {
+        "type": "message",
+        "message_ts": message["ts"],
+        "channel_id": channel_id,
+        "is_ephemeral": False,
+    }
+    if message.get("thread_ts"):
+        container["thread_ts"] = message["thread_ts"]
+    return {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": container,
+        "trigger_id": f"{next(_ids)}.{secrets.token_hex(6)}",
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": "general"},
+        "message": message,
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                "value": value,
+                "type": "button",
+                "action_ts": slack_ts(),
+            }
+        ],
+    }
+
+
+def interactive_form(payload: dict[str, Any]) -> str:
+    """The url-encoded HTTP body Slack POSTs for interactivity: the JSON in `payload`."""
+    return urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
+
+
 def url_verification(challenge: str | None = None) -> dict[str, Any]:
     return {
         "token": VERIFICATION_TOKEN,

@@ -1,4 +1,5 @@
-"""What every slash command does: check the place, defer, hand over to the core."""
+"""What every slash command does: check the place, hand over to the core (which answers a
+refusal at once, privately, and says when accepted work begins; see surfaces.py)."""
 
 from __future__ import annotations
 
@@ -36,9 +37,11 @@ async def run_core_command(
     ephemeral: bool = False,
 ) -> None:
     """Run the core's `/name` with `text` as its argument text, so validation, permissions
-    and error wording stay in the core; `ephemeral` answers are seen by the user alone."""
+    and error wording stay in the core; `ephemeral`: every answer is seen by the user
+    alone. Not acknowledged up front: a refusal is the interaction's own private answer."""
     if await refuse_elsewhere(context, interaction):
         return
-    reply, surface = context.answer(interaction)
-    await surface.defer(ephemeral=ephemeral)
-    await context.muse.run_command(name, from_interaction(interaction, text), reply)
+    reply, surface = context.answer(interaction, private=ephemeral)
+    msg = from_interaction(interaction, text)
+    async with surface.answering():
+        await context.muse.run_command(name, msg, reply, terms="fields")

@@ -1,56 +1,82 @@
-"""/imagine with typed options named as in the shell (prompt, negative, seed, steps, width,
-height, count, guidance), handed to the core as they are. Ranges here only guide Discord's
-form; the core checks the configured limits and words the errors."""
+"""/imagine, built from the core's form (`core.image.options.imagine_form`): its fields'
+ranges, choices and descriptions come from the [image] settings that validate them, so
+Discord offers exactly what Muse accepts, and publishing them again after the settings
+changed is what sync.py does. The typed values go to the core as they are; what a form
+cannot say (a multiple of 8) the core checks, and words in the form's own terms.
+"""
 
 from __future__ import annotations
 
+import inspect
+from typing import Any, Literal, Optional
+
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from adapters.discord.cogs.base import refuse_elsewhere
 from adapters.discord.context import DiscordContext
 from adapters.discord.images import imagine as imagine_pictures
-from core.image.options import MAX_SEED, MIN_SIZE, ImagineOptions
+from core.image.options import FormField, ImagineOptions, imagine_form
+
+MAX_DESCRIPTION = 100  # characters of an option's description
+MAX_STRING = 6000  # characters a string option may be limited to
 
 
-class ImagineCog(commands.Cog):
-    def __init__(self, context: DiscordContext) -> None:
-        self.context = context
+def _annotation(field: FormField) -> Any:
+    """The type discord.py reads an option from: a Range, or a Literal of the choices."""
+    kind: Any
+    if field.choices:
+        kind = Literal[field.choices]  # type: ignore[valid-type]
+    elif field.type is str:
+        most = min(field.max_length or MAX_STRING, MAX_STRING)
+        kind = app_commands.Range[str, 1, most]
+    else:
+        kind = app_commands.Range[field.type, field.min_value, field.max_value]  # type: ignore[misc]
+    return kind if field.required else Optional[kind]  # noqa: UP045 (a runtime object)
 
-    @app_commands.command(name="imagine", description="Make pictures from a description")
-    @app_commands.describe(
-        prompt="What to draw",
-        negative="What to keep out of the picture",
-        seed="Reuse a seed to remake a picture (shown in every caption)",
-        steps="Denoising steps",
-        width="Width in pixels (a multiple of 8)",
-        height="Height in pixels (a multiple of 8)",
-        count="How many pictures",
-        guidance="Guidance (CFG) scale; turbo models want 0",
-    )
-    async def imagine(
-        self,
-        interaction: discord.Interaction,
-        prompt: str,
-        negative: str | None = None,
-        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
-        steps: app_commands.Range[int, 1, 1000] | None = None,
-        width: app_commands.Range[int, MIN_SIZE, 8192] | None = None,
-        height: app_commands.Range[int, MIN_SIZE, 8192] | None = None,
-        count: app_commands.Range[int, 1, 64] | None = None,
-        guidance: app_commands.Range[float, 0.0, 100.0] | None = None,
-    ) -> None:
-        if await refuse_elsewhere(self.context, interaction):
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
+
+
+def imagine_command(context: DiscordContext) -> app_commands.Command[Any, Any, None]:
+    settings = context.muse.image_settings
+    assert settings is not None, "/imagine without an image model"
+    form = imagine_form(settings)
+
+    async def imagine(interaction: discord.Interaction, **values: Any) -> None:
+        if await refuse_elsewhere(context, interaction):
             return
         options = ImagineOptions(
-            prompt=prompt,
-            negative=negative or "",
-            seed=seed,
-            steps=steps,
-            width=width,
-            height=height,
-            guidance=guidance,
-            count=count,
+            prompt=values["prompt"],
+            negative=values.get("negative") or "",
+            seed=values.get("seed"),
+            steps=values.get("steps"),
+            width=values.get("width"),
+            height=values.get("height"),
+            guidance=values.get("guidance"),
+            count=values.get("count"),
         )
-        await imagine_pictures(self.context, interaction, options)
+        await imagine_pictures(context, interaction, options)
+
+    # discord.py reads a command's options from its callback's signature: this one's is
+    # the form's.
+    parameters = [
+        inspect.Parameter(
+            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
+        )
+    ]
+    for field in form:
+        parameters.append(
+            inspect.Parameter(
+                field.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=inspect.Parameter.empty if field.required else None,
+                annotation=_annotation(field),
+            )
+        )
+    imagine.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    app_commands.describe(**{f.name: _clip(f.description) for f in form})(imagine)
+    return app_commands.Command(
+        name="imagine", description="Make pictures from a description", callback=imagine
+    )

@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from adapters.slack import images
 from adapters.slack.context import SlackContext
 from adapters.slack.people import Person
 from adapters.slack.reply import Where
@@ -66,11 +67,16 @@ async def answer(
         msg = dataclasses.replace(msg, author_is_bot=False)
     if not msg.text and decision.reason == "thread":
         return  # a file alone in a thread: nothing to read
-    reply = context.reply_in(Where(channel, thread, user=msg.author_id))
+    where = Where(channel, thread, user=msg.author_id)
     command = parse_command_line(msg.text)
     if command is not None and context.muse.commands.get(command[0]) is not None:
         name, args = command
+        if name == "imagine":  # pictures come with their buttons, as from /imagine
+            await images.imagine(context, dataclasses.replace(msg, text=args), where)
+            return
+        reply = context.reply_in(where)
         await context.muse.run_command(name, dataclasses.replace(msg, text=args), reply)
         return
+    reply = context.reply_in(where)
     log.debug("slack: answering %s (%s)", ts, decision.reason)
     await context.muse.handle_message(msg, reply)

@@ -1,7 +1,8 @@
 """/imagine: the options are checked at once and the command acknowledged within
 Slack's 3 seconds (a bad option is the ack, seen by the user alone); the pictures are
 made off the request path and shared in the channel with files_upload_v2, the caption
-(prompt, seed, size, steps) as the file comment."""
+(prompt, seed, size, steps, who asked) as the file comment, and the buttons under them
+(adapters.slack.images), whose presses come here too."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from adapters.slack import images
 from adapters.slack.context import SlackContext
 from adapters.slack.listeners.commands import NOT_HERE, command_message
 from adapters.slack.reply import Respond, Where
 from adapters.slack.translate import unescape
 from core.errors import OptionError
-from core.image.options import parse_imagine_args
+from core.image.options import ImagineOptions, parse_imagine_args
 
 IMAGES_OFF = "Pictures are off on this Muse (no image model is loaded)."
 DRAWING = "🎨 Drawing… the picture will appear here."
@@ -32,16 +34,24 @@ def register(app: AsyncApp, context: SlackContext) -> None:
         ):
             await ack(text=NOT_HERE, response_type="ephemeral")
             return
-        try:  # the core parses again when it runs; this is only to answer in the ack
-            parse_imagine_args(unescape(str(command.get("text") or "")), muse.image_settings)
+        try:  # checked in the ack, so a bad option is answered at once, privately
+            text = unescape(str(command.get("text") or ""))
+            options = parse_imagine_args(text, muse.image_settings)
         except OptionError as exc:
             await ack(text=str(exc), response_type="ephemeral")
             return
         await ack(text=DRAWING, response_type="ephemeral")
-        context.spawn(_draw(context, command, respond), "/imagine")
+        context.spawn(_draw(context, command, respond, options), "/imagine")
+
+    @app.action(images.ACTION_ID)
+    async def on_image_button(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()  # within Slack's 3 seconds; what the button does follows
+        context.spawn(images.on_button(context, body, str(action.get("action_id"))), "image button")
 
 
-async def _draw(context: SlackContext, command: dict[str, Any], respond: Respond) -> None:
+async def _draw(
+    context: SlackContext, command: dict[str, Any], respond: Respond, options: ImagineOptions
+) -> None:
     msg = await command_message(context, command)
-    reply = context.reply_in(Where(msg.channel, None, user=msg.author_id), respond=respond)
-    await context.muse.run_command("imagine", msg, reply)
+    where = Where(msg.channel, None, user=msg.author_id)
+    await images.imagine(context, msg, where, options, respond=respond)

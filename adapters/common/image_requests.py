@@ -1,6 +1,7 @@
-"""The image requests behind persistent buttons, kept in SQLite (core.memory.store's
-image_requests table) so the buttons keep working after a restart. Threads are kept by
-adapters.common.threads."""
+"""The image requests behind the buttons under pictures (reroll, variations, delete), kept
+in SQLite (core.memory.store's image_requests table, one for every platform) so the
+buttons keep working after a restart: a button names its request by id (Discord's custom
+id, Slack's action id), and the request holds who asked, where, and the options."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 
 import aiosqlite
 
-from adapters.discord.translate import PLATFORM
 from core.image.options import ImagineOptions
+
+__all__ = ["ImageRequest", "ImageRequestStore", "options_from_json", "options_json"]
 
 _OPTION_NAMES = {f.name for f in dataclasses.fields(ImagineOptions)}
 
@@ -33,17 +35,18 @@ def options_from_json(text: str) -> ImagineOptions:
 @dataclass(frozen=True)
 class ImageRequest:
     id: int
-    requester: str  # Discord user id
+    requester: str  # the platform's user id
     workspace: str | None
     channel: str
     thread: str | None
     options: ImagineOptions  # None = the configured default; the seed is always set
-    message_ids: tuple[int, ...]
+    message_ids: tuple[str, ...]  # what was posted (messages, files), as the platform names it
 
 
 class ImageRequestStore:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, platform: str) -> None:
         self.db = db
+        self.platform = platform
 
     async def add(
         self,
@@ -56,12 +59,20 @@ class ImageRequestStore:
         cur = await self.db.execute(
             "INSERT INTO image_requests (platform, requester, workspace, channel, thread,"
             " options, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (PLATFORM, requester, workspace, channel, thread, options_json(options), time.time()),
+            (
+                self.platform,
+                requester,
+                workspace,
+                channel,
+                thread,
+                options_json(options),
+                time.time(),
+            ),
         )
         await self.db.commit()
         return int(cur.lastrowid or 0)
 
-    async def set_messages(self, request_id: int, message_ids: list[int]) -> None:
+    async def set_messages(self, request_id: int, message_ids: list[str]) -> None:
         await self.db.execute(
             "UPDATE image_requests SET message_ids = ? WHERE id = ?",
             (json.dumps([str(m) for m in message_ids]), request_id),
@@ -72,7 +83,7 @@ class ImageRequestStore:
         async with self.db.execute(
             "SELECT id, requester, workspace, channel, thread, options, message_ids"
             " FROM image_requests WHERE id = ? AND platform = ?",
-            (request_id, PLATFORM),
+            (request_id, self.platform),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
@@ -84,5 +95,5 @@ class ImageRequestStore:
             channel=str(row[3]),
             thread=row[4],
             options=options_from_json(row[5]),
-            message_ids=tuple(int(m) for m in json.loads(row[6])),
+            message_ids=tuple(str(m) for m in json.loads(row[6])),
         )
