@@ -83,6 +83,11 @@ class DiscordAdapter:
         self.muse.outbounds[PLATFORM] = self.outbound
         self._sync_task = asyncio.create_task(sync_on_start(bot, self.settings))
 
+    @property
+    def connected(self) -> bool:
+        """Logged in, the gateway's READY received, not closed: /readyz."""
+        return self.bot.is_ready() and not self.bot.is_closed()
+
     @staticmethod
     def is_transient(exc: BaseException) -> bool:
         """Worth connecting again: the network, Discord's 5xx, a dropped gateway."""
