@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
@@ -12,6 +11,8 @@ from pathlib import Path
 from adapters.common.failures import PlatformFatal
 from bot import secrets
 from bot.config import Config, ConfigError, load_config
+from bot.logs import setup_logging
+from bot.settings import CannotListen, MetricsSettings, parse_listen
 from core.errors import ModelUnavailable
 
 DEFAULT_CONFIG = "muse.toml"
@@ -52,6 +53,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
         choices=["debug", "info", "warning", "error"],
         help="override [muse] log_level",
     )
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        type=_listen,
+        help="serve /metrics, /livez and /readyz there (overrides [metrics] listen)",
+    )
+
+
+def _listen(value: str) -> str:
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,20 +109,6 @@ def resolve_config_path(arg: str | None) -> str | None:
     return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).exists() else None
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Library chatter stays out of the terminal chat unless asked for.
-    for noisy in ("transformers", "diffusers", "httpx", "huggingface_hub"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
-    # "`CLIPImageProcessor` requires torchvision; falling back to ...Pil": diffusers imports
-    # those processors at start-up; the PIL fallback is what Muse wants.
-    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
-
-
 def _load(args: argparse.Namespace) -> Config:
     return load_config(resolve_config_path(args.config))
 
@@ -146,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             return _data_request(args, args.db or config.muse.db)
         # The terminal chat keeps the screen for the conversation: warnings and up only.
         default_level = "warning" if args.command == "chat" else config.muse.log_level
-        setup_logging(args.log_level or default_level)
+        setup_logging(args.log_level or default_level, config.logging.format)
+        if args.metrics_listen:
+            config.metrics = MetricsSettings(listen=args.metrics_listen)
         secrets.install(secrets.collect_secrets(config.sections))
         from bot import app
 
@@ -166,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     except PlatformFatal as exc:
         print(f"muse: {exc}", file=sys.stderr)
         return EXIT_PLATFORM_REFUSED
+    except CannotListen as exc:
+        print(f"muse: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
