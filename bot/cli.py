@@ -27,6 +27,7 @@ Muse: a self-hosted generative-content bot for Discord, Slack and your terminal.
   muse run            start the bot (the platforms with tokens configured, else a terminal chat)
   muse chat           chat with Muse in this terminal
   muse check-config   validate a config file without starting
+  muse doctor         check the machine, config, database, models and platform tokens
 
 Try it offline with a tiny random model (its text is random words; it proves the
 plumbing, not the writing):  muse chat --tiny
@@ -80,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(chat)
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path", metavar="PATH", help="the TOML file to check")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check python/torch/devices, GPU memory, config, database, models and platform "
+        "tokens, one line each with the fix for what fails (exit 1 if anything does)",
+    )
+    doctor.add_argument("--config", metavar="PATH", help="config file (as for muse run)")
+    doctor.add_argument("--db", metavar="PATH", help="SQLite database (default: [muse] db)")
     export = sub.add_parser("export", help="print one conversation's stored messages as JSON")
     export.add_argument(
         "--conversation",
@@ -142,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
             load_config(args.path)
             print(f"{args.path}: OK")
             return 0
+        if args.command == "doctor":
+            from bot import doctor
+
+            setup_logging("warning")  # library chatter stays out of the report
+            return doctor.main(resolve_config_path(args.config), args.db)
         config = _load(args)
         if args.command in ("export", "purge"):
             return _data_request(args, args.db or config.muse.db)
