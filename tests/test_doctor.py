@@ -56,6 +56,18 @@ async def run_doctor(
     return done.returncode, done.stdout
 
 
+async def doctor_on_both(
+    tmp_path: Path, tiny_text_dir: Path, standin: DiscordStandin, slack: SlackApiStandin
+) -> tuple[int, str]:
+    """`muse doctor` with both platforms on the stand-ins, with the tokens they accept."""
+    return await run_doctor(
+        tmp_path,
+        f'[text]\nmodel = "{tiny_text_dir}"\n[image]\nenabled = false\n'
+        f'[discord]\napi_url = "{standin.api_url}"\n[slack]\napi_url = "{slack.api_url}"\n',
+        env={"DISCORD_TOKEN": TOKEN, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN},
+    )
+
+
 @pytest.mark.slow
 async def test_a_bad_token_and_a_missing_model_folder_are_reported_with_their_fixes(
     tmp_path: Path, tiny_text_dir: Path
@@ -93,16 +105,7 @@ async def test_a_bad_token_and_a_missing_model_folder_are_reported_with_their_fi
 async def test_valid_tokens_intents_and_scopes_pass(tmp_path: Path, tiny_text_dir: Path) -> None:
     async with DiscordStandin() as standin, SlackApiStandin() as slack:
         slack.scopes = list(BOT_SCOPES)
-        code, out = await run_doctor(
-            tmp_path,
-            f'[text]\nmodel = "{tiny_text_dir}"\n[image]\nenabled = false\n'
-            f'[discord]\napi_url = "{standin.api_url}"\n[slack]\napi_url = "{slack.api_url}"\n',
-            env={
-                "DISCORD_TOKEN": TOKEN,
-                "SLACK_BOT_TOKEN": BOT_TOKEN,
-                "SLACK_APP_TOKEN": APP_TOKEN,
-            },
-        )
+        code, out = await doctor_on_both(tmp_path, tiny_text_dir, standin, slack)
         assert [c.token for c in slack.calls("auth.test")] == [BOT_TOKEN]
     assert code == 0, out
     checks = by_name(parse(out))
@@ -127,16 +130,7 @@ async def test_a_missing_intent_and_a_missing_scope_are_reported_with_their_fixe
     async with DiscordStandin() as standin, SlackApiStandin() as slack:
         standin.application_flags = 0  # the Portal's Message Content switch is off
         slack.scopes = [s for s in BOT_SCOPES if s not in ("files:write", "reactions:read")]
-        code, out = await run_doctor(
-            tmp_path,
-            f'[text]\nmodel = "{tiny_text_dir}"\n[image]\nenabled = false\n'
-            f'[discord]\napi_url = "{standin.api_url}"\n[slack]\napi_url = "{slack.api_url}"\n',
-            env={
-                "DISCORD_TOKEN": TOKEN,
-                "SLACK_BOT_TOKEN": BOT_TOKEN,
-                "SLACK_APP_TOKEN": APP_TOKEN,
-            },
-        )
+        code, out = await doctor_on_both(tmp_path, tiny_text_dir, standin, slack)
     assert code == 1, out
     checks = by_name(parse(out))
     intents = checks["discord intents"]
