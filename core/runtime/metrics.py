@@ -4,8 +4,9 @@ functions the rest of Muse calls to move them (no prometheus_client type leaves 
 Names follow Prometheus' conventions: a `muse_` prefix, snake_case, base units in the name
 (`_seconds`), `_total` on counters. Where vLLM measures the same thing, the rest of the name is
 vLLM's (`vllm:time_to_first_token_seconds` -> `muse_time_to_first_token_seconds`), so a vLLM
-dashboard carries over by changing the prefix. The prefix is `muse_`, not vLLM's `muse:`:
-Prometheus reserves colons for recording rules, and exporters should not use them.
+dashboard carries over by changing the prefix. The prefix is `muse_`, not `muse:` in the manner
+of vLLM's `vllm:`: Prometheus reserves colons for recording rules, and exporters should not
+use them.
 
 The registry is a `CollectorRegistry` of Muse's own, never prometheus_client's global one, so
 several Muses (or tests) in one process do not collide; `use(Metrics())` swaps in a fresh set.
