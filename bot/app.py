@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import transformers
 from bot.config import Config
 from bot.features import register_commands
 from bot.lifecycle import serve
+from bot.observe import Health, serving
 from bot.platforms import adapter_factories, configured_platforms
 from bot.privacy import prune_old
 from bot.supervise import supervise
@@ -23,6 +25,7 @@ from core.fair_use.policy import Policy
 from core.image.engine import ImageEngine
 from core.image.tiny import build_tiny_pipeline, default_tiny_image_dir
 from core.memory.store import Memory
+from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
 from core.runtime.loop_monitor import LoopMonitor
 from core.schedule.scheduler import Scheduler
@@ -39,28 +42,42 @@ def quiet_model_loading() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-async def build_muse(config: Config, *, tiny: bool = False, db: str | None = None) -> Muse:
-    """Load the models and open the database; the caller must `await muse.close()`."""
+def _loaded(kind: str, engine: TextEngine | ImageEngine, began: float) -> None:
+    dtype = str(engine.dtype).removeprefix("torch.")
+    seconds = time.monotonic() - began
+    metrics.model_loaded(kind, engine.model_name, str(engine.device), dtype, seconds)
+
+
+async def build_muse(
+    config: Config, *, tiny: bool = False, db: str | None = None, health: Health | None = None
+) -> Muse:
+    """Load the models and open the database; the caller must `await muse.close()`.
+    `health` (for /readyz) learns of each part as it is made."""
+    health = health or Health()
     quiet_model_loading()
     arbiter = DeviceArbiter()
-    text = TextEngine(config.text, arbiter)
+    text = health.text = TextEngine(config.text, arbiter)
     model = config.text.model
+    began = time.monotonic()
     if tiny:
         model = str(await asyncio.to_thread(build_tiny_text_model, default_tiny_dir()))
         log.warning("using a tiny RANDOM text model: its replies are random words")
     await text.load(model)
+    _loaded("text", text, began)
     image = None
     if config.image.enabled:
-        image = ImageEngine(config.image, arbiter)
+        image = health.image = ImageEngine(config.image, arbiter)
         image_model = config.image.model
+        began = time.monotonic()
         if tiny:
             image_model = str(
                 await asyncio.to_thread(build_tiny_pipeline, default_tiny_image_dir())
             )
             log.warning("using a tiny RANDOM image model: its pictures are noise")
         await image.load(image_model)
-    memory = await Memory.open(db or config.muse.db)
-    return Muse(
+        _loaded("image", image, began)
+    memory = health.memory = await Memory.open(db or config.muse.db)
+    health.muse = Muse(
         memory=memory,
         text_engine=text,
         arbiter=arbiter,
@@ -71,6 +88,7 @@ async def build_muse(config: Config, *, tiny: bool = False, db: str | None = Non
         image_engine=image,
         image_settings=config.image,
     )
+    return health.muse
 
 
 async def housekeeping(muse: Muse, config: Config) -> None:
@@ -102,22 +120,33 @@ async def _serve(muse: Muse, config: Config, adapters: list[Coroutine[Any, Any, 
         await muse.close()
 
 
-async def run_shell(config: Config, *, tiny: bool, db: str | None) -> None:
+async def _run_shell(config: Config, tiny: bool, db: str | None, health: Health) -> None:
     from adapters.shell import ShellAdapter
 
-    muse = await build_muse(config, tiny=tiny, db=db)
+    muse = await build_muse(config, tiny=tiny, db=db, health=health)
     shell = ShellAdapter(muse, image_dir=Path(config.image.output_dir))  # registers its outbound
     await _serve(muse, config, [shell.run()])
+
+
+async def run_shell(config: Config, *, tiny: bool, db: str | None) -> None:
+    health = Health(image_wanted=config.image.enabled)
+    async with serving(config.metrics, health):
+        await _run_shell(config, tiny, db, health)
 
 
 async def run(config: Config, *, tiny: bool, db: str | None) -> None:
     """Start the configured platform adapters, or the shell when none is configured."""
     names = configured_platforms(config)
-    if not names:
-        log.info("no platform tokens configured: starting the terminal chat")
-        await run_shell(config, tiny=tiny, db=db)
-        return
-    muse = await build_muse(config, tiny=tiny, db=db)
-    builders = adapter_factories(config, muse, names)
-    log.info("starting %s", ", ".join(names))
-    await _serve(muse, config, [supervise(build) for build in builders])
+    health = Health(platforms=names, image_wanted=config.image.enabled)
+    async with serving(config.metrics, health):  # /readyz says "loading" meanwhile
+        if not names:
+            log.info("no platform tokens configured: starting the terminal chat")
+            await _run_shell(config, tiny, db, health)
+            return
+        muse = await build_muse(config, tiny=tiny, db=db, health=health)
+        builders = adapter_factories(config, muse, names)
+        log.info("starting %s", ", ".join(names))
+        tracked = [
+            health.tracking(name, build) for name, build in zip(names, builders, strict=True)
+        ]
+        await _serve(muse, config, [supervise(build) for build in tracked])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
@@ -12,7 +11,9 @@ from pathlib import Path
 from adapters.common.failures import PlatformFatal
 from bot import secrets
 from bot.config import Config, ConfigError, load_config
+from bot.logs import setup_logging
 from bot.preflight import preflight
+from bot.settings import CannotListen, MetricsSettings, parse_listen
 from core.errors import ModelUnavailable
 
 DEFAULT_CONFIG = "muse.toml"
@@ -27,6 +28,7 @@ Muse: a self-hosted generative-content bot for Discord, Slack and your terminal.
   muse run            start the bot (the platforms with tokens configured, else a terminal chat)
   muse chat           chat with Muse in this terminal
   muse check-config   validate a config file without starting
+  muse doctor         check the machine, config, database, models and platform tokens
 
 Try it offline with a tiny random model (its text is random words; it proves the
 plumbing, not the writing):  muse chat --tiny
@@ -53,6 +55,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
         choices=["debug", "info", "warning", "error"],
         help="override [muse] log_level",
     )
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        type=_listen,
+        help="serve /metrics, /livez and /readyz there (overrides [metrics] listen)",
+    )
+
+
+def _listen(value: str) -> str:
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(chat)
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path", metavar="PATH", help="the TOML file to check")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check python/torch/devices, GPU memory, config, database, models and platform "
+        "tokens, one line each with the fix for what fails (exit 1 if anything does)",
+    )
+    doctor.add_argument("--config", metavar="PATH", help="config file (as for muse run)")
+    doctor.add_argument("--db", metavar="PATH", help="SQLite database (default: [muse] db)")
     export = sub.add_parser("export", help="print one conversation's stored messages as JSON")
     export.add_argument(
         "--conversation",
@@ -93,20 +116,6 @@ def resolve_config_path(arg: str | None) -> str | None:
     if os.environ.get("MUSE_CONFIG"):
         return os.environ["MUSE_CONFIG"]
     return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).exists() else None
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Library chatter stays out of the terminal chat unless asked for.
-    for noisy in ("transformers", "diffusers", "httpx", "huggingface_hub"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
-    # "`CLIPImageProcessor` requires torchvision; falling back to ...Pil": diffusers imports
-    # those processors at start-up; the PIL fallback is what Muse wants.
-    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -144,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(problems, args.path)
             print(f"{args.path}: OK")
             return 0
+        if args.command == "doctor":
+            from bot import doctor
+
+            setup_logging("warning")  # library chatter stays out of the report
+            return doctor.main(resolve_config_path(args.config), args.db)
         config = _load(args)
         if args.command in ("export", "purge"):
             return _data_request(args, args.db or config.muse.db)
@@ -151,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(problems, resolve_config_path(args.config) or "config")
         # The terminal chat keeps the screen for the conversation: warnings and up only.
         default_level = "warning" if args.command == "chat" else config.muse.log_level
-        setup_logging(args.log_level or default_level)
+        setup_logging(args.log_level or default_level, config.logging.format)
+        if args.metrics_listen:
+            config.metrics = MetricsSettings(listen=args.metrics_listen)
         secrets.install(secrets.collect_secrets(config.sections))
         from bot import app
 
@@ -171,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     except PlatformFatal as exc:
         print(f"muse: {exc}", file=sys.stderr)
         return EXIT_PLATFORM_REFUSED
+    except CannotListen as exc:
+        print(f"muse: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

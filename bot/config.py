@@ -37,7 +37,7 @@ from pydantic_settings import (
 
 from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import SlackSettings
-from bot.settings import MuseSettings
+from bot.settings import LoggingSettings, MetricsSettings, MuseSettings
 from core.fair_use.settings import LimitSettings, ModerationRule, PolicySettings
 from core.image.options import ImageSettings
 from core.memory.settings import PrivacySettings
@@ -64,6 +64,8 @@ class Config(BaseSettings):
     )
 
     muse: MuseSettings = Field(default_factory=MuseSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     text: TextSettings = Field(default_factory=TextSettings)
     image: ImageSettings = Field(default_factory=ImageSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)

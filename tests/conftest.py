@@ -22,6 +22,7 @@ os.environ.pop("MUSE_CONFIG", None)
 from bot.features import register_commands
 from core.chat.service import Muse
 from core.memory.store import Memory
+from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
 from core.text.engine import TextEngine
 from core.text.settings import TextSettings
@@ -75,6 +76,16 @@ def private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MUSE_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
         yield
+
+
+@pytest.fixture
+def fresh_metrics() -> Iterator[metrics.Metrics]:
+    """An empty set of metrics for this test (what it counts is only its own doing)."""
+    previous = metrics.use(metrics.Metrics())
+    try:
+        yield metrics.current()
+    finally:
+        metrics.use(previous)
 
 
 @pytest.fixture(autouse=True)

@@ -230,3 +230,38 @@ def message_rows(db: Path, *columns: str) -> list[tuple[Any, ...]]:
     """These columns of a Muse database's stored messages, oldest first."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
         return conn.execute(f"SELECT {', '.join(columns)} FROM messages ORDER BY id").fetchall()
+
+
+# -- /metrics as Prometheus reads it -------------------------------------------------------
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_metrics(text: str) -> Samples:
+    """Every sample of a /metrics page, parsed by prometheus_client's own text parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def metric(samples: Samples, name: str, **labels: str) -> float:
+    """One sample's value, its labels matched exactly; 0 when absent (a counter that never
+    moved has no series yet)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+async def http_get(url: str) -> tuple[int, str]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
+
+
+async def scrape(base_url: str) -> Samples:
+    status, text = await http_get(f"{base_url}/metrics")
+    assert status == 200, text
+    return parse_metrics(text)

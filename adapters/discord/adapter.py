@@ -87,6 +87,11 @@ class DiscordAdapter:
             sync_on_start(bot, self.settings, self.context.published)
         )
 
+    @property
+    def connected(self) -> bool:
+        """Logged in, the gateway's READY received, not closed: /readyz."""
+        return self.bot.is_ready() and not self.bot.is_closed()
+
     @staticmethod
     def is_transient(exc: BaseException) -> bool:
         """Worth connecting again: the network, Discord's 5xx, a dropped gateway."""

@@ -12,6 +12,7 @@ import yarl
 from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
+from adapters.common.observe import api_error_trace
 from adapters.discord.settings import DISCORD_API_URL, DiscordSettings
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def build_bot(
         "intents": intents_for(settings),
         # Model output must never ping @everyone, roles or people.
         "allowed_mentions": discord.AllowedMentions.none(),
+        "http_trace": api_error_trace("discord"),  # failed REST calls, for the metrics
     }
     if ready_timeout is not None:
         options["guild_ready_timeout"] = ready_timeout

@@ -25,6 +25,7 @@ from adapters.common.threads import ThreadStore
 from adapters.slack.context import Identity, SlackContext
 from adapters.slack.dedupe import RecentKeys, dedupe_middleware
 from adapters.slack.listeners import chat, commands, feedback, imagine
+from adapters.slack.observe import CountErrors
 from adapters.slack.outbound import SlackOutbound
 from adapters.slack.people import People
 from adapters.slack.serve import serve_http, serve_socket
@@ -44,6 +45,7 @@ def build_client(settings: SlackSettings) -> AsyncWebClient:
         token=settings.bot_token.get_secret_value().strip(),
         base_url=base_url,
         retry_handlers=[
+            CountErrors(PLATFORM),  # only counts failed calls, for the metrics
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
         ],
@@ -147,6 +149,11 @@ class SlackAdapter:
         auth = await self.client.auth_test()
         return Identity(str(auth["user_id"]), str(auth.get("bot_id") or ""), str(auth["team_id"]))
 
+    @property
+    def connected(self) -> bool:
+        """Slack can reach Muse (Socket Mode connected, or HTTP mode listening): /readyz."""
+        return self.ready.is_set()
+
     def _listening(self, url: str) -> None:
         self.url = url
         self.ready.set()
@@ -171,6 +178,7 @@ class SlackAdapter:
                 connect = serve_socket(self.app, self.settings, self.ready.set)
                 await fatal_if_refused(connect, "app-level token", FIX_APP)
         finally:
+            self.ready.clear()  # no longer reachable (/readyz)
             if self.muse.outbounds.get(PLATFORM) is self.outbound:
                 del self.muse.outbounds[PLATFORM]
             await self.context.cancel_tasks()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -13,16 +13,18 @@ from core.chat.events import Message
 from core.chat.prompt import Turn, build_prompt
 from core.chat.reply import Outbound, Reply, Sent
 from core.commands.registry import CommandContext, CommandRegistry
-from core.errors import Terms, UserError
+from core.errors import Busy, PermissionDenied, Terms, UserError
 from core.fair_use.admission import Admission, Ticket
-from core.fair_use.moderation import Moderator
+from core.fair_use.moderation import Moderator, Refused
 from core.fair_use.policy import Policy
-from core.fair_use.quotas import Quotas
+from core.fair_use.quotas import OverLimit, Quotas
 from core.fair_use.settings import LimitSettings, PolicySettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings
 from core.memory.store import Memory
+from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
+from core.runtime.request_id import current_request_id, new_request_id, request_scope
 from core.text.engine import TextEngine, generation_settings
 from core.text.settings import TextSettings
 
@@ -39,7 +41,25 @@ TypedCall = Callable[[CommandContext], Awaitable[object]]
 
 
 def new_error_id() -> str:
-    return uuid.uuid4().hex[:8]
+    """The id an apology names: the request's own id (its log lines carry it too)."""
+    return current_request_id() or new_request_id()
+
+
+def outcome_of(exc: UserError) -> str:
+    """Why a request was refused, as the requests metric's `outcome` says it."""
+    if isinstance(exc, Busy):
+        return "busy"
+    if isinstance(exc, OverLimit):
+        return "quota"
+    if isinstance(exc, Refused):
+        return "moderation"
+    if isinstance(exc, PermissionDenied):
+        return "denied"
+    return "rejected"
+
+
+def command_kind(name: str) -> str:
+    return "image" if name == "imagine" else "command"
 
 
 @dataclass
@@ -110,22 +130,34 @@ class Muse:
         """Answer one message addressed to Muse, streaming the reply; store both sides."""
         if msg.author_is_bot or not self.policy.may_talk(msg):
             return None
+        with request_scope():
+            return await self._handle_message(msg, reply)
+
+    async def _handle_message(self, msg: Message, reply: Reply) -> Sent | None:
+        received, outcome = time.monotonic(), "rejected"
         text = msg.text.strip()
-        if not text:
-            return await reply.send("You mentioned me without a message — what should I say?")
         key = msg.conversation
         try:
+            if not text:
+                return await reply.send("You mentioned me without a message — what should I say?")
             self.moderator.check_prompt(text, key)
             async with self.work(msg, reply, "text") as ticket:
-                return await self._answer(msg, reply, text, ticket)
+                sent = await self._answer(msg, reply, text, ticket)
+            outcome = "answered"
+            return sent
         except UserError as exc:
+            outcome = outcome_of(exc)
             return await reply.send(str(exc), ephemeral=True)
         except asyncio.CancelledError:
+            outcome = "cancelled"
             if not await self._cancelled(reply):
                 raise
             return None
         except Exception:
+            outcome = "error"
             return await self._apologize(reply, "reply to %s in %s", msg.message_id, key)
+        finally:
+            metrics.request_finished(msg.platform, "text", outcome, time.monotonic() - received)
 
     async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
         key = msg.conversation
@@ -160,6 +192,7 @@ class Muse:
             async for piece in stream:
                 if ticket.started is None:
                     self.admission.start(ticket)
+                    metrics.first_token(time.monotonic() - ticket.arrived)
                 tokens += 1
                 yield piece
                 if self.interrupting.is_set():
@@ -201,20 +234,29 @@ class Muse:
         function (e.g. `run_imagine(ctx, options)`). Either way the command must be offered
         and permitted, and errors become replies, seen by the user alone and worded in
         the surface's `terms` (`--width` where options are typed, `width` in a form)."""
-        try:
-            self.policy.require_talk(msg)  # blocked users, channels outside the allow-list
-            command = self.commands.resolve(name)
-            if command.admin_only:
-                self.policy.require_admin(msg, f"/{name}")
-            ctx = CommandContext(self, msg, reply)
-            await (typed(ctx) if typed is not None else command.handler(ctx, msg.text))
-        except UserError as exc:
-            await reply.send(exc.in_terms(terms), ephemeral=True)
-        except asyncio.CancelledError:
-            if not await self._cancelled(reply):
-                raise
-        except Exception:
-            await self._apologize(reply, "command /%s in %s", name, msg.conversation)
+        received, outcome = time.monotonic(), "rejected"
+        with request_scope():
+            try:
+                self.policy.require_talk(msg)  # blocked users, channels outside the allow-list
+                command = self.commands.resolve(name)
+                if command.admin_only:
+                    self.policy.require_admin(msg, f"/{name}")
+                ctx = CommandContext(self, msg, reply)
+                await (typed(ctx) if typed is not None else command.handler(ctx, msg.text))
+                outcome = "answered"
+            except UserError as exc:
+                outcome = outcome_of(exc)
+                await reply.send(exc.in_terms(terms), ephemeral=True)
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                if not await self._cancelled(reply):
+                    raise
+            except Exception:
+                outcome = "error"
+                await self._apologize(reply, "command /%s in %s", name, msg.conversation)
+            finally:
+                seconds = time.monotonic() - received
+                metrics.request_finished(msg.platform, command_kind(name), outcome, seconds)
 
     async def _cancelled(self, reply: Reply) -> bool:
         """Tell the user their request was cancelled; True if it was their own /cancel

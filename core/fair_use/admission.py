@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from core.errors import Busy
+from core.runtime import metrics
 
 # How many requests of a kind make progress at once (text is batched; images are not).
 CONCURRENCY = {"text": 8, "image": 1}
@@ -49,19 +50,29 @@ class Admission:
         ticket = Ticket(kind, user, next(self._seq), asyncio.current_task())
         self._tickets.append(ticket)
         self.idle.clear()
+        self._report(kind)
         return ticket
 
     def start(self, ticket: Ticket) -> None:
         ticket.started = time.monotonic()
+        metrics.queue_time(ticket.kind, ticket.started - ticket.arrived)
+        self._report(ticket.kind)
 
     def leave(self, ticket: Ticket) -> None:
         if ticket in self._tickets:
             self._tickets.remove(ticket)
+            self._report(ticket.kind)
         if not self._tickets:
             self.idle.set()
         if ticket.started is not None:
             took = time.monotonic() - ticket.started
             self.avg_seconds[ticket.kind] = 0.8 * self.avg_seconds[ticket.kind] + 0.2 * took
+
+    def _report(self, kind: str) -> None:
+        """The queue metrics for `kind`: how many wait, how many run."""
+        mine = [t for t in self._tickets if t.kind == kind]
+        running = sum(1 for t in mine if t.started is not None)
+        metrics.queue(kind, len(mine) - running, running)
 
     def position(self, ticket: Ticket) -> int:
         """1-based place among the same kind's requests that have not started yet."""

@@ -19,6 +19,7 @@ import hashlib
 import io
 import logging
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from core.errors import UserError
 from core.image.options import MAX_SEED, ImageSettings, ImagineOptions, validate_imagine
+from core.runtime import metrics
 from core.runtime.device import DeviceArbiter, is_oom, pick_device, pick_dtype
 from core.runtime.models import missing_folder, model_unavailable
 
@@ -331,8 +333,10 @@ class ImageEngine:
             kwargs["negative_prompt"] = [s.request.options.negative for s in slots]
         self.pipeline_calls += 1
         out_of_memory = False
+        began = time.monotonic()
         try:
             out = self.pipe(**kwargs)
+            metrics.image_call(time.monotonic() - began, len(out.images))
         except Exception as exc:
             if not is_oom(exc):
                 raise

@@ -29,6 +29,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from core.chat.reply import Target
 from core.errors import OptionError, UserError
+from core.runtime import metrics
+from core.runtime.request_id import request_scope
 from core.schedule.cron import UTC, latest_fire, next_fire
 from core.schedule.model import Claim, Run, Schedule
 from core.schedule.post import ScheduledPost
@@ -189,6 +191,7 @@ class Scheduler:
                     log.info("schedule %s: posting the interrupted slot of %s", schedule.id, slot)
                     self._spawn_claimed(schedule, slot)
             elif await self.store.give_up(claim, f"{INTERRUPTED}; past the grace period"):
+                metrics.schedule_post("missed")
                 log.warning("schedule %s: interrupted slot %s: missed", claim.schedule_id, slot)
 
     async def catch_up(self) -> None:
@@ -206,6 +209,7 @@ class Scheduler:
                 log.info("schedule %s: catching up the slot of %s", schedule.id, slot)
                 self._spawn(schedule, slot)
             elif await self.store.mark_missed(schedule.id, int(slot.timestamp())):
+                metrics.schedule_post("missed")
                 log.warning(
                     "schedule %s: slot %s is past the grace period: missed", schedule.id, slot
                 )
@@ -220,6 +224,7 @@ class Scheduler:
         key = int(slot.timestamp())
         if not await self.store.claim(schedule.id, key, self.owner):
             log.info("schedule %s: slot %s already claimed; not posting again", schedule.id, slot)
+            metrics.schedule_post("duplicate")
             return Outcome("duplicate", slot)
         tries = self.settings.retries if retries is None else retries
         return await self._post(schedule, slot, tries)
@@ -229,10 +234,18 @@ class Scheduler:
         assert schedule.id is not None
         key = int(slot.timestamp())
         heartbeat = asyncio.get_running_loop().create_task(self._renew(schedule.id, key))
+        outcome = "failed"
         try:
-            return await self._attempts(schedule, slot, key, retries)
+            with request_scope():  # its log lines share an id
+                result = await self._attempts(schedule, slot, key, retries)
+            outcome = result.status
+            return result
+        except asyncio.CancelledError:
+            outcome = "interrupted"  # posted on the next start, within the grace period
+            raise
         finally:
             heartbeat.cancel()
+            metrics.schedule_post(outcome)
 
     async def _renew(self, schedule_id: int, key: int) -> None:
         while True:

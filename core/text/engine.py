@@ -25,6 +25,7 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from core.errors import ModelUnavailable
+from core.runtime import metrics
 from core.runtime.device import DeviceArbiter, is_oom, pick_device, pick_dtype
 from core.runtime.models import missing_folder, model_unavailable
 from core.text import check as text_check
@@ -150,6 +151,7 @@ class TextEngine:
         this turn's KV cache. Stopping iteration cancels the request at the next step.
         """
         seq = Sequence(list(prompt_ids), gen, cache_key)
+        metrics.tokens(prompt=len(seq.prompt_ids))
         if gen.temperature > 0:
             seq.generator = torch.Generator(device=self.device)
             if gen.seed is not None:
@@ -215,6 +217,7 @@ class TextEngine:
             for seq in involved:
                 seq.out.put_nowait(exc)
             return
+        metrics.tokens(generated=len(events))  # one event per token sampled
         for seq, piece, done in events:
             if piece:
                 seq.out.put_nowait(piece)
@@ -237,6 +240,8 @@ class TextEngine:
                 log.warning("text generation failed: %r", exc)
                 seq.out.put_nowait(exc)
                 continue
+            finally:
+                metrics.tokens(generated=len(seq.generated))
             seq.out.put_nowait(_END)
 
     def _replay_smaller(self, involved: list[Sequence], exc: BaseException) -> None:

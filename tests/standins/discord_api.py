@@ -171,6 +171,8 @@ class DiscordStandin:
         self.files: dict[int, tuple[str, bytes]] = {}  # attachment id -> (filename, data)
         self.synced_commands: dict[int | None, list[Json]] = {}  # None: global commands
         self.interactions: dict[int, InteractionRecord] = {}
+        # GET applications/@me `flags`: the Message Content intent is on (the Portal switch).
+        self.application_flags = p.APPLICATION_FLAGS
 
         self._calls: list[RecordedCall] = []
         self._injections: list[_Injection] = []
@@ -715,8 +717,8 @@ class DiscordStandin:
             ("GET", r"/users/@me", lambda r: p.user(p.BOT_USER_ID)),
             ("GET", rf"/users/{snow}", self._get_user),
             ("POST", r"/users/@me/channels", self._create_dm),
-            ("GET", r"/oauth2/applications/@me", lambda r: p.application_info()),
-            ("GET", r"/applications/@me", lambda r: p.application_info()),
+            ("GET", r"/oauth2/applications/@me", self._application),
+            ("GET", r"/applications/@me", self._application),
             ("GET", rf"/guilds/{snow}", self._get_guild),
             ("GET", rf"/guilds/{snow}/channels", self._guild_channels),
             ("GET", rf"/guilds/{snow}/roles", lambda r: self._guild(r.groups[0])["roles"]),
@@ -780,6 +782,9 @@ class DiscordStandin:
                 "max_concurrency": 1,
             },
         }
+
+    def _application(self, req: _Request) -> Json:
+        return {**p.application_info(), "flags": self.application_flags}
 
     def _get_user(self, req: _Request) -> Json:
         user_id = int(req.groups[0])

@@ -380,6 +380,9 @@ def ready(session_id: str, resume_gateway_url: str, shard: list[int] | None = No
     return data
 
 
+APPLICATION_FLAGS = 1 << 18  # GATEWAY_MESSAGE_CONTENT
+
+
 def application_info() -> Json:
     """GET /oauth2/applications/@me."""
     return {
@@ -394,7 +397,7 @@ def application_info() -> Json:
         "owner": user(OWNER_USER_ID),
         "team": None,
         "verify_key": "0" * 64,
-        "flags": 1 << 18,
+        "flags": APPLICATION_FLAGS,
         "summary": "",
         "interactions_endpoint_url": None,
         "approximate_guild_count": 1,

@@ -35,6 +35,12 @@ BOT_NAME = "muse"
 UPLOAD = "upload"  # method name under which the upload POST to `upload_url` is recorded
 RESPONSE_URL = "response_url"  # method name for POSTs to a slash command's response_url
 
+# The bot scopes of the app manifest in README.md: what `scopes` may report for the bot token.
+BOT_SCOPES = (
+    "app_mentions:read,channels:history,groups:history,im:history,mpim:history,channels:read,"
+    "groups:read,im:read,mpim:read,chat:write,commands,files:write,reactions:read,users:read"
+).split(",")
+
 # Slack rejects long texts with msg_too_long; it advises <= 4,000 characters and, per
 # /work/shared/platform-notes.md, errors appear near there, so the stand-in is strict by default.
 DEFAULT_MAX_TEXT = 4_000
@@ -105,6 +111,8 @@ class SlackApiStandin:
         self.bot_id = bot_id
         self.app_id = app_id
         self.max_text_length = max_text_length
+        # The bot token's scopes, answered in `X-OAuth-Scopes` as Slack does (None: no header).
+        self.scopes: list[str] | None = None
         # Overrides for conversations.info / users.info; unknown ids get a synthesized object.
         self.channels: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
@@ -273,8 +281,11 @@ class SlackApiStandin:
         if failure and failure[0] > 0:
             failure[0] -= 1
             return 200, {"ok": False, "error": failure[1]}, {}
+        scopes = {}
+        if self.scopes is not None and token == self.bot_token:
+            scopes = {"X-OAuth-Scopes": ",".join(self.scopes)}
         try:
-            return 200, {"ok": True, **handler(params, token)}, {}
+            return 200, {"ok": True, **handler(params, token)}, scopes
         except SlackError as e:
             return 200, {"ok": False, "error": e.error}, {}
 
