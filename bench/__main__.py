@@ -128,12 +128,16 @@ def main() -> None:
         "--repeats", type=int, default=3, help="rounds of each text figure; the median is reported"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    parser.add_argument("--save", metavar="PATH", help="also write the JSON (every run) to PATH")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # generate_batch warns that eos is off: on purpose, every peer generates its full length.
     logging.getLogger("ContinuousBatchingLogger").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     results = asyncio.run(run(args))
+    if args.save:
+        with open(args.save, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
