@@ -7,22 +7,70 @@ import asyncio
 import json
 import logging
 import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
 from typing import Any
 
-TARGETS = {"concurrency": 0.35, "prefix": 0.15}
+from bench.text import PEERS
+
+TARGETS = {"concurrency": 0.35, "prefix": 0.10}
+PEER_TARGETS = {"muse_serial": 1.0, "muse_simultaneous": 0.25, "muse_staggered": 0.25}
+ALL = ("peers", "concurrency", "loop", "prefix", "limit", "startup", "images")
+
+
+def peer_lines(fig: dict[str, Any]) -> list[str]:
+    head = (
+        f"peers: {fig['prompts']} prompts of ~{fig['history_tokens']} tokens, "
+        f"{fig['new_tokens']} new tokens each, greedy; median of {len(fig['runs'])} rounds, "
+        "ratio to HF generate one at a time (each round's ratios in brackets)"
+    )
+    out = [head]
+    for name, label in PEERS.items():
+        each = ", ".join(f"{r[name] / r['hf_serial']:.2f}" for r in fig["runs"])
+        target = f", target <= {PEER_TARGETS[name]}x" if name in PEER_TARGETS else ""
+        out.append(
+            f"  {label:<42} {fig['ratio_to_hf_serial'][name]:.2f}x  "
+            f"{fig['seconds'][name]:6.2f} s  [{each}]{target}"
+        )
+    steps = fig["decode_ms_per_token"]
+    out.append(
+        f"  single-request decode: Muse {steps['muse_serial']:.1f} ms/token, HF generate "
+        f"{steps['hf_serial']:.1f} ms/token: overhead {fig['step_overhead_ms']:+.1f} ms/step "
+        "(target < 2 ms)"
+    )
+    return out
 
 
 def line(name: str, fig: dict[str, Any]) -> str:
+    if name == "peers":
+        return "\n".join(peer_lines(fig))
     if name == "loop":
         worst, target = fig["worst_stall_ms"], fig["target_ms"]
         return f"loop: worst stall {worst:.1f} ms (target <= {target:.0f} ms)"
+    if name == "limit":
+        return (
+            f"limit: {fig['ratio']:.2f} of the bandwidth limit for one request "
+            f"({fig['single_ms_per_token']:.1f} ms/token vs {fig['floor_ms_per_token']:.1f} ms "
+            f"= {fig['weight_mb']:.0f} MB of weights / {fig['bandwidth_gb_s']:.1f} GB/s copy "
+            f"bandwidth, target >= 0.6); 8 rows: {fig['batch_ratio']:.2f} "
+            f"({fig['batch_tokens_per_s']:.0f} tokens/s with prefill vs "
+            f"{fig['batch_limit_tokens_per_s']:.0f} reading the weights once per step)"
+        )
+    if name == "startup":
+        each = ", ".join(f"{t:.2f}" for t in fig["runs_s"])
+        return f"startup: muse --help {fig['help_s']:.2f} s (median of [{each}] s)"
     if name == "concurrency":
         detail = f"batched {fig['batched_s']:.2f} s, serial {fig['serial_s']:.2f} s"
         if len(fig["runs"]) > 1:
             each = ", ".join(f"{r['ratio']:.2f}x" for r in fig["runs"])
             detail = f"median of {len(fig['runs'])} runs: {each}; {detail}"
     elif name == "prefix":
+        each = ", ".join(f"{r['ratio']:.2f}x" for r in fig["runs"])
         detail = (
+            f"median of {len(fig['runs'])}: {each}; "
             f"cached {fig['warm_ttft_s'] * 1000:.0f} ms, cold {fig['cold_ttft_s'] * 1000:.0f} ms "
             f"time to first token, {fig['history_tokens']} tokens of history"
         )
@@ -34,41 +82,62 @@ def line(name: str, fig: dict[str, Any]) -> str:
     return f"{name}: {fig['ratio']:.2f}x ({detail}{target})"
 
 
+def startup(passes: int = 3) -> dict[str, Any]:
+    """Wall time of `muse --help` (imports and argument parsing: what every command pays)."""
+    exe = shutil.which("muse", path=os.path.dirname(sys.executable)) or "muse"
+    runs = []
+    for _ in range(passes):
+        start = time.perf_counter()
+        subprocess.run([exe, "--help"], check=True, capture_output=True)
+        runs.append(time.perf_counter() - start)
+    return {"help_s": statistics.median(runs), "runs_s": runs}
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench import text
     from bench.models import build_bench_text_model, default_bench_dir
 
     results: dict[str, Any] = {}
-    want = set(args.only.split(",")) if args.only else {"concurrency", "prefix", "loop", "images"}
-    if want & {"concurrency", "prefix", "loop"}:
+    want = set(args.only.split(",")) if args.only else set(ALL)
+    if want & {"peers", "concurrency", "loop", "prefix", "limit"}:
         model = args.model or str(
             await asyncio.to_thread(build_bench_text_model, default_bench_dir())
         )
         engine = await text.load_engine(model)
-        if want & {"concurrency", "loop"}:
-            results.update(await text.concurrency(engine, repeats=args.repeats))
+        if want & {"peers", "concurrency", "loop", "limit"}:
+            results.update(await text.peers(engine, repeats=args.repeats))
+        if "limit" in want:
+            results.update(await engine.arbiter.run("text", text.limit, engine, results))
         if "prefix" in want:
-            results.update(await text.prefix(engine))
+            results.update(await text.prefix(engine, repeats=args.repeats))
         await engine.arbiter.close()
+    if "startup" in want:
+        results["startup"] = await asyncio.to_thread(startup)
     if "images" in want:
         from bench.bench_images import run_images_bench
 
         results["images"] = await asyncio.to_thread(run_images_bench)
-    return {k: v for k, v in results.items() if k in want}
+    return {k: results[k] for k in ALL if k in want and k in results}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--model", help="text model id or path (default: random 135M Llama)")
-    parser.add_argument("--only", help="comma-separated: concurrency,prefix,loop,images")
+    parser.add_argument("--only", help="comma-separated: " + ",".join(ALL))
     parser.add_argument(
-        "--repeats", type=int, default=3, help="concurrency runs; the median is reported"
+        "--repeats", type=int, default=3, help="rounds of each text figure; the median is reported"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    parser.add_argument("--save", metavar="PATH", help="also write the JSON (every run) to PATH")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    # generate_batch warns that eos is off: on purpose, every peer generates its full length.
+    logging.getLogger("ContinuousBatchingLogger").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     results = asyncio.run(run(args))
+    if args.save:
+        with open(args.save, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, LlamaConfig
 from transformers.cache_utils import DynamicLayer
 
 from core.text import kv
@@ -76,3 +76,18 @@ def test_surgery_between_steps_is_noticed() -> None:
     roomy.layers[0].update(*new)
     plain.layers[0].update(*new)
     assert same(plain, roomy) and kv.length(roomy) == 6
+
+
+def test_a_row_taken_for_the_prefix_cache_is_its_own_copy_without_padding() -> None:
+    _, roomy = caches(rows=2, n=5)
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    config = LlamaConfig(num_hidden_layers=1, hidden_size=8, num_attention_heads=2)
+    row = kv.extract_row(roomy, mask, 0, config)
+    keys = kv._pairs(roomy)[0][0]
+    assert torch.equal(row.layers[0].keys, keys[0:1, :, 2:]) and kv.length(row) == 3
+    keys[0, :, 2:] = 0  # the batch goes on writing its buffers...
+    assert not torch.equal(row.layers[0].keys, keys[0:1, :, 2:])  # ...the entry keeps its own
+    # and it takes new tokens like any cache layer (the next turn appends to it)
+    kv.make_roomy(row)
+    row.layers[0].update(*states(1, 2, seed=7))
+    assert kv.length(row) == 5

@@ -278,6 +278,9 @@ class TextEngine:
                 cold.append(seq)
                 continue
             seq.reused_tokens = reuse
+            # Roomy before the forward: the new tokens land in a buffer with room to grow,
+            # instead of a concatenated copy that the first decode step would copy again.
+            kv.make_roomy(cache)
             new = seq.context[reuse:]
             positions = torch.arange(reuse, len(seq.context), device=self.device)
             logits = self._forward(torch.tensor([new], device=self.device), cache, positions[None])

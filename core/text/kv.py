@@ -158,7 +158,10 @@ def extract_row(cache: DynamicCache, mask: torch.Tensor, row: int, config: objec
     start = int(mask[row].nonzero()[0])
     out = DynamicCache(config=config)  # type: ignore[arg-type]
     for layer, (k, v) in zip(out.layers, _pairs(cache), strict=True):
-        layer.update(k[row : row + 1, :, start:].clone(), v[row : row + 1, :, start:].clone())
+        k, v = k[row : row + 1, :, start:], v[row : row + 1, :, start:]
+        # One copy: update() would cat the clone onto an empty tensor, a second full copy.
+        layer.lazy_initialization(k, v)
+        layer.keys, layer.values = k.clone(), v.clone()
     return out
 
 
