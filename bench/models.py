@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig
 
-from core.text.tiny import build_tiny_tokenizer
+from core.text.tiny import build_tiny_tokenizer, save_random_llama
 
 # SmolLM2-135M's shape: a Llama-architecture 135M-parameter model.
 SMOL_135M = dict(
@@ -27,17 +26,10 @@ def build_bench_text_model(path: Path, seed: int = 0) -> Path:
         return path
     path.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tiny_tokenizer(vocab_size=SMOL_135M["vocab_size"])
-    torch.manual_seed(seed)
     config = LlamaConfig(
         **SMOL_135M, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
     )
-    model = LlamaForCausalLM(config)
-    model.generation_config = GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
-    )
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_random_llama(path, config, tokenizer, seed)
 
 
 def default_bench_dir() -> Path:

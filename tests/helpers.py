@@ -199,6 +199,17 @@ def start_muse(
     return proc
 
 
+def start_muse_run(
+    tmp_path: Path, tiny: Path, config: str, env: Mapping[str, str]
+) -> subprocess.Popen[str]:
+    """`muse run --tiny` with `config` as its muse.toml and a database in `tmp_path`,
+    stdin closed (as under a service manager)."""
+    cfg = tmp_path / "muse.toml"
+    cfg.write_text(config, encoding="utf-8")
+    args = ("run", "--tiny", "--config", str(cfg), "--db", str(tmp_path / "muse.db"))
+    return start_muse(*args, tiny=tiny, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
+
+
 def run_muse(
     *args: str, input: str = "", timeout: float = CLI_TIMEOUT, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,6 @@ import json
 import re
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import IO, Any
 import pytest
 
 from adapters.shell import REPLY_PREFIX
-from tests.helpers import http_get, metric, run_muse, scrape, start_muse
+from tests.helpers import http_get, metric, run_muse, scrape, start_muse, start_muse_run
 from tests.standins.discord_api import BOT_USER_ID, GENERAL_CHANNEL_ID, TOKEN, DiscordStandin
 
 pytestmark = pytest.mark.slow
@@ -133,19 +132,11 @@ async def test_muse_run_on_discord_counts_replies_and_rate_limits(
     tmp_path: Path, tiny_text_dir: Path
 ) -> None:
     async with DiscordStandin() as standin:
-        config = tmp_path / "muse.toml"
-        config.write_text(
+        config = (
             f'[discord]\napi_url = "{standin.api_url}"\nsync_commands = "off"\n'
             '[metrics]\nlisten = "127.0.0.1:0"\n[image]\nenabled = false\n'
         )
-        args = ("run", "--tiny", "--config", str(config), "--db", str(tmp_path / "muse.db"))
-        proc = start_muse(
-            *args,
-            tiny=tiny_text_dir.parent,
-            env={"DISCORD_TOKEN": TOKEN},
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-        )
+        proc = start_muse_run(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": TOKEN})
         assert proc.stderr is not None
         log = Lines(proc.stderr)
         url = await endpoint_url(log)

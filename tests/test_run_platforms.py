@@ -7,14 +7,13 @@ import asyncio
 import contextlib
 import signal
 import socket
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import start_muse
+from tests.helpers import start_muse_run
 from tests.standins.discord_api import BOT_USER_ID, GENERAL_CHANNEL_ID, TOKEN, DiscordStandin
 from tests.standins.slack_api import APP_TOKEN, BOT_TOKEN, SlackApiStandin
 from tests.standins.slack_signing import (
@@ -41,10 +40,7 @@ async def muse_run(
     tmp_path: Path, tiny_root: Path, config: str, env: dict[str, str]
 ) -> AsyncIterator[Running]:
     """`muse run --tiny` in the background; SIGTERM and its exit once the block is done."""
-    cfg = tmp_path / "muse.toml"
-    cfg.write_text(config)
-    args = ("run", "--tiny", "--config", str(cfg), "--db", str(tmp_path / "muse.db"))
-    proc = start_muse(*args, tiny=tiny_root, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    proc = start_muse_run(tmp_path, tiny_root, config, env)
     # Read both pipes from the start, so a chatty log can never fill one and stall Muse.
     output = asyncio.create_task(asyncio.to_thread(proc.communicate))
     running = Running()
@@ -104,10 +100,7 @@ async def run_until_exit(
     tmp_path: Path, tiny_root: Path, config: str, env: dict[str, str], timeout: float = 50
 ) -> Running:
     """`muse run --tiny` that is expected to stop by itself: its log and exit status."""
-    cfg = tmp_path / "muse.toml"
-    cfg.write_text(config)
-    args = ("run", "--tiny", "--config", str(cfg), "--db", str(tmp_path / "muse.db"))
-    proc = start_muse(*args, tiny=tiny_root, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    proc = start_muse_run(tmp_path, tiny_root, config, env)
     _, log = await asyncio.wait_for(asyncio.to_thread(proc.communicate), timeout)
     return Running(log, proc.returncode)
 
@@ -157,18 +150,8 @@ async def test_an_unreachable_api_is_retried_with_backoff_until_stopped(
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    cfg = tmp_path / "muse.toml"
-    cfg.write_text(
-        f'[discord]\napi_url = "http://127.0.0.1:{port}/api/v10"\nsync_commands = "off"\n'
-    )
-    args = ("run", "--tiny", "--config", str(cfg), "--db", str(tmp_path / "muse.db"))
-    proc = start_muse(
-        *args,
-        tiny=tiny_text_dir.parent,
-        env={"DISCORD_TOKEN": TOKEN},
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-    )
+    config = f'[discord]\napi_url = "http://127.0.0.1:{port}/api/v10"\nsync_commands = "off"\n'
+    proc = start_muse_run(tmp_path, tiny_text_dir.parent, config, {"DISCORD_TOKEN": TOKEN})
     assert proc.stderr is not None
     seen = ""
     while seen.count("retrying in") < 2:  # two attempts failed and were scheduled again

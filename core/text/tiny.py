@@ -94,6 +94,14 @@ def build_tiny_text_model(path: Path, hidden_size: int = 64, seed: int = 0) -> P
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
+    return save_random_llama(path, config, tokenizer, seed)
+
+
+def save_random_llama(
+    path: Path, config: LlamaConfig, tokenizer: PreTrainedTokenizerFast, seed: int = 0
+) -> Path:
+    """A Llama with seeded random weights and `tokenizer`, saved with save_pretrained (so it
+    loads through the same from_pretrained path as a hub model)."""
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(
