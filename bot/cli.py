@@ -12,6 +12,7 @@ from adapters.common.failures import PlatformFatal
 from bot import secrets
 from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
+from bot.platforms import configured_platforms
 from bot.preflight import preflight
 from bot.settings import CannotListen, MetricsSettings, parse_listen
 from core.errors import ModelUnavailable
@@ -164,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         if problems := preflight(config, db=args.db, tiny=args.tiny):
             raise ConfigError(problems, resolve_config_path(args.config) or "config")
         # The terminal chat keeps the screen for the conversation: warnings and up only.
-        default_level = "warning" if args.command == "chat" else config.muse.log_level
+        # The terminal chat (asked for, or `run` with no platform) keeps the screen for the
+        # conversation: warnings and up only, unless --log-level says otherwise.
+        terminal = args.command == "chat" or not configured_platforms(config)
+        default_level = "warning" if terminal else config.muse.log_level
         setup_logging(args.log_level or default_level, config.logging.format)
         if args.metrics_listen:
             config.metrics = MetricsSettings(listen=args.metrics_listen)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.config import Config
-from core.chat.service import Muse
+
+if TYPE_CHECKING:  # the CLI asks which platforms are configured before loading any model
+    from core.chat.service import Muse
 
 # config section -> (module, class)
 PLATFORMS: dict[str, tuple[str, str]] = {
@@ -35,7 +37,7 @@ def configured_platforms(config: Config) -> list[str]:
     names = []
     for section in PLATFORMS:
         settings = config.sections.get(section)
-        if settings is not None and _adapter_class(section).configured(settings):
+        if settings is not None and settings.configured:  # no platform library loaded
             names.append(section)
     return names
 

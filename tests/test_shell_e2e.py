@@ -127,3 +127,20 @@ def test_bytes_that_are_not_utf8_are_answered_under_a_strict_locale(
     # A quiet terminal: only Muse's own warnings, no tracebacks, bars or library chatter.
     assert "Traceback" not in err and "\x1b[" not in err and "%|" not in err
     assert all(" WARNING bot." in line for line in err.splitlines()), err
+
+
+def test_muse_run_without_tokens_is_a_quiet_terminal_chat(
+    tmp_path: Path, tiny_text_dir: Path
+) -> None:
+    done = run_muse(
+        "run",
+        "--tiny",
+        "--db",
+        str(tmp_path / "m.db"),
+        input="hello\n",
+        tiny=tiny_text_dir.parent,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(REPLY_PREFIX) == 1
+    assert all(" WARNING bot." in line for line in done.stderr.splitlines()), done.stderr

@@ -68,7 +68,7 @@ class DiscordAdapter:
 
     @staticmethod
     def configured(settings: DiscordSettings) -> bool:
-        return bool(settings.token.get_secret_value().strip())
+        return settings.configured
 
     async def _setup(self, bot: commands.Bot) -> None:
         """After login, before the gateway: features, persistent buttons, outbound."""

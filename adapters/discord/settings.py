@@ -24,6 +24,11 @@ class DiscordSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
 
+    @property
+    def configured(self) -> bool:
+        """A token is set: Muse runs on Discord."""
+        return bool(self.token.get_secret_value().strip())
+
     token: SecretStr = Field(
         SecretStr(""),
         description="bot token from the developer portal (Bot tab); empty = Discord is off",

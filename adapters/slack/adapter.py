@@ -130,7 +130,7 @@ class SlackAdapter:
 
     @staticmethod
     def configured(settings: SlackSettings) -> bool:
-        return bool(settings.bot_token.get_secret_value().strip())
+        return settings.configured
 
     def _register(self) -> None:
         """Listeners are added at start-up, when the core's optional commands (images,

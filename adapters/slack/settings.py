@@ -19,6 +19,11 @@ class SlackSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
 
+    @property
+    def configured(self) -> bool:
+        """A bot token is set: Muse runs on Slack."""
+        return bool(self.bot_token.get_secret_value().strip())
+
     bot_token: SecretStr = Field(
         SecretStr(""),
         description="bot token (xoxb-…) from the app's OAuth & Permissions page; "
