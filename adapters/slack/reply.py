@@ -85,12 +85,18 @@ class SlackSurface:
         self.max_length = limit
 
     async def post(self, text: str, *, ephemeral: bool = False, after: str | None = None) -> str:
+        return await self.post_message(text)
+
+    async def post_message(self, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
+        """chat.postMessage in the reply's place, links unfurled never; its ts."""
+        extra = {"blocks": blocks} if blocks is not None else {}
         resp = await self.client.chat_postMessage(
             channel=self.where.channel,
             thread_ts=self.where.thread_ts,
             text=text,
             unfurl_links=False,
             unfurl_media=False,
+            **extra,
         )
         return str(resp["ts"])
 
@@ -117,7 +123,8 @@ class SlackReply(StreamedReply[str]):
         """`respond`: a slash command's response_url (ephemeral answers go there);
         `private`: every answer is seen by `where.user` alone; `images`: what goes with
         posted pictures (the requester's name, buttons)."""
-        super().__init__(SlackSurface(client, where, limit), pacer)
+        self.slack = SlackSurface(client, where, limit)
+        super().__init__(self.slack, pacer)
         self.client = client
         self.where = where
         self.limit = limit
@@ -179,15 +186,7 @@ class SlackReply(StreamedReply[str]):
         """A Block Kit message (`text`: what notifications show) in the reply's place,
         paced like every write; its ts."""
         async with self.turn():
-            resp = await self.client.chat_postMessage(
-                channel=self.where.channel,
-                thread_ts=self.where.thread_ts,
-                text=text,
-                blocks=blocks,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        return str(resp["ts"])
+            return await self.slack.post_message(text, blocks)
 
     async def status(self, text: str) -> None:
         if not self.private:

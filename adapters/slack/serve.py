@@ -38,14 +38,6 @@ def _signed(verifier: SignatureVerifier, body: bytes, request: web.Request) -> b
         return False
 
 
-def _is_event(body: bytes) -> bool:
-    try:
-        payload = json.loads(body)
-    except ValueError:  # a form: a slash command or an interaction
-        return False
-    return isinstance(payload, dict) and payload.get("type") == "event_callback"
-
-
 def _malformed(body: bytes, content_type: str) -> str:
     """Why Bolt could not parse this body, or '' if it can."""
     try:
@@ -75,8 +67,9 @@ async def serve_http(
         if problem:
             log.info("slack: refused a malformed request: %s", problem)
             return web.Response(status=400, text=problem)
-        response = await app.async_dispatch(await to_bolt_request(request))
-        if response.status == 404 and _is_event(body):
+        bolt_request = await to_bolt_request(request)
+        response = await app.async_dispatch(bolt_request)
+        if response.status == 404 and bolt_request.body.get("type") == "event_callback":
             # An event type nobody listens to: Slack retries anything but a 2xx.
             return web.Response(status=200)
         return await to_aiohttp_response(response)
