@@ -67,13 +67,15 @@ test-latest:
 # Regenerate both locks from pyproject.toml (commit the result on its own). pip-tools gets
 # a venv of its own so that it never changes the project's.
 TOOLS := $(VENV)-tools
+# `make lock LOCK_UPGRADE=` adds what pyproject gained and keeps every other pin.
+LOCK_UPGRADE ?= --upgrade
 lock:
 	test -x $(TOOLS)/bin/pip-compile || ($(PYTHON) -m venv $(TOOLS) && \
 		$(TOOLS)/bin/python -m pip install -q "$(PIP_SPEC)" "$(PIP_TOOLS_SPEC)")
-	$(TOOLS)/bin/pip-compile -q --upgrade --generate-hashes --strip-extras --build-deps-for editable \
+	$(TOOLS)/bin/pip-compile -q $(LOCK_UPGRADE) --generate-hashes --strip-extras --build-deps-for editable \
 		--unsafe-package torch --constraint requirements/torch.txt --no-emit-find-links \
 		--no-emit-index-url --extra test -o $(TEST_LOCK) pyproject.toml
-	$(TOOLS)/bin/pip-compile -q --upgrade --generate-hashes --strip-extras --build-deps-for editable \
+	$(TOOLS)/bin/pip-compile -q $(LOCK_UPGRADE) --generate-hashes --strip-extras --build-deps-for editable \
 		--unsafe-package torch --constraint requirements/torch.txt --no-emit-find-links \
 		--no-emit-index-url -o $(RUN_LOCK) pyproject.toml
 
