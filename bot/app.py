@@ -29,7 +29,8 @@ from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
 from core.runtime.loop_monitor import LoopMonitor
 from core.schedule.scheduler import Scheduler
-from core.text.engine import TextEngine
+from core.text.backend import TextBackend
+from core.text.choose import make_text_backend
 from core.text.tiny import build_tiny_text_model, default_tiny_dir
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def quiet_model_loading() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def _loaded(kind: str, engine: TextEngine | ImageEngine, began: float) -> None:
+def _loaded(kind: str, engine: TextBackend | ImageEngine, began: float) -> None:
     dtype = str(engine.dtype).removeprefix("torch.")
     seconds = time.monotonic() - began
     metrics.model_loaded(kind, engine.model_name, str(engine.device), dtype, seconds)
@@ -56,10 +57,10 @@ async def build_muse(
     health = health or Health()
     quiet_model_loading()
     arbiter = DeviceArbiter()
-    text = health.text = TextEngine(config.text, arbiter)
+    text = health.text = make_text_backend(config.text, arbiter)
     model = config.text.model
     began = time.monotonic()
-    if tiny:
+    if tiny and config.text.backend == "local":
         model = str(await asyncio.to_thread(build_tiny_text_model, default_tiny_dir()))
         log.warning("using a tiny RANDOM text model: its replies are random words")
     await text.load(model)

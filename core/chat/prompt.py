@@ -31,15 +31,22 @@ class Prompt:
     text: str
     history_used: int  # how many history turns made it in
     history_dropped: int
+    # The same conversation as chat messages, for engines that apply the template
+    # themselves (an OpenAI-compatible server).
+    messages: tuple[dict[str, str], ...] = ()
 
 
 class MessageTooLong(UserError):
     pass
 
 
-def render(tokenizer: Any, system: str, turns: Sequence[Turn]) -> str:
+def chat_messages(system: str, turns: Sequence[Turn]) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": system}] if system else []
-    messages += [t.as_chat() for t in turns]
+    return messages + [t.as_chat() for t in turns]
+
+
+def render(tokenizer: Any, system: str, turns: Sequence[Turn]) -> str:
+    messages = chat_messages(system, turns)
     return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
 
@@ -72,4 +79,5 @@ def build_prompt(
             f"That message is too long for me: it needs {len(ids)} tokens with my instructions, "
             f"and my limit is {budget}. Please shorten it."
         )
-    return Prompt(list(ids), text, len(history) - dropped, dropped)
+    messages = tuple(chat_messages(system, [*history[dropped:], new]))
+    return Prompt(list(ids), text, len(history) - dropped, dropped, messages)

@@ -25,12 +25,14 @@ from core.memory.store import Memory
 from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
 from core.runtime.request_id import current_request_id, new_request_id, request_scope
-from core.text.engine import TextEngine, generation_settings
+from core.text.backend import StreamInterrupted, TextBackend
+from core.text.engine import generation_settings
 from core.text.settings import TextSettings
 
 log = logging.getLogger(__name__)
 POSITION_POLL_SECONDS = 2.0
 INTERRUPTED_MARK = " … (interrupted: Muse is stopping)"
+CUT_SHORT_MARK = " … (cut short: the model server stopped mid-reply)"
 STOPPING = "Muse is stopping; please ask again once it is back."
 # What people see when the model ends its reply before any text (no platform takes an
 # empty message, and memory should hold what was shown).
@@ -65,7 +67,7 @@ def command_kind(name: str) -> str:
 @dataclass
 class Muse:
     memory: Memory
-    text_engine: TextEngine
+    text_engine: TextBackend
     arbiter: DeviceArbiter
     text_settings: TextSettings = field(default_factory=TextSettings)
     policy: Policy = field(default_factory=lambda: Policy(PolicySettings()))
@@ -82,7 +84,9 @@ class Muse:
     interrupting: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        self.admission = Admission(self.limits.queue_depth, self.text_settings.max_batch_size)
+        remote = self.text_settings.backend == "openai"
+        slots = self.text_settings.max_in_flight if remote else self.text_settings.max_batch_size
+        self.admission = Admission(self.limits.queue_depth, slots)
         self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
 
     # -- fair use ---------------------------------------------------------------------------
@@ -188,18 +192,25 @@ class Muse:
         async def pieces() -> AsyncIterator[str]:
             nonlocal tokens
             gen = generation_settings(self.text_settings)
-            stream = self.text_engine.stream(prompt.ids, gen, cache_key=key)
-            async for piece in stream:
-                if ticket.started is None:
-                    self.admission.start(ticket)
-                    metrics.first_token(time.monotonic() - ticket.arrived)
-                tokens += 1
-                yield piece
-                if self.interrupting.is_set():
-                    await stream.aclose()  # the engine drops the request at its next step
-                    yield INTERRUPTED_MARK
-                    return
-            if not tokens:
+            stream = self.text_engine.generate(prompt, gen, cache_key=key)
+            shown = False
+            try:
+                async for piece in stream:
+                    if ticket.started is None:
+                        self.admission.start(ticket)
+                        metrics.first_token(time.monotonic() - ticket.arrived)
+                    tokens, shown = stream.tokens, True
+                    yield piece
+                    if self.interrupting.is_set():
+                        await stream.aclose()  # the engine drops the request at its next step
+                        yield INTERRUPTED_MARK
+                        return
+            except StreamInterrupted as exc:  # kept as shown, and marked as cut short
+                log.warning("reply in %s cut short: %s", key, exc)
+                yield CUT_SHORT_MARK
+            finally:
+                tokens = stream.tokens  # what the engine counted (a server's `usage`)
+            if not shown:
                 yield EMPTY_REPLY
 
         async def moderated() -> AsyncIterator[str]:
@@ -282,5 +293,6 @@ class Muse:
             return None
 
     async def close(self) -> None:
+        await self.text_engine.close()
         await self.arbiter.close()
         await self.memory.close()

@@ -23,7 +23,7 @@ from core.fair_use.quotas import Quotas
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings
 from core.memory.store import Memory
-from core.text.engine import TextEngine
+from core.text.backend import TextBackend
 from core.text.settings import TextSettings
 
 __all__ = ["Command", "CommandContext", "CommandHost", "CommandRegistry", "parse_command_line"]
@@ -33,7 +33,7 @@ class CommandHost(Protocol):
     """What a command may use of the core (the chat service implements it)."""
 
     memory: Memory
-    text_engine: TextEngine
+    text_engine: TextBackend
     text_settings: TextSettings
     policy: Policy
     moderator: Moderator

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import torch
@@ -30,6 +30,7 @@ from core.runtime.device import DeviceArbiter, is_oom, pick_device, pick_dtype
 from core.runtime.models import missing_folder, model_unavailable
 from core.text import check as text_check
 from core.text import cpu_matmul, kv
+from core.text.backend import PromptInput, TextStream
 from core.text.batch import Batch
 from core.text.fallback import generate_one
 from core.text.prefix_cache import PrefixCache
@@ -150,6 +151,28 @@ class TextEngine:
         `cache_key` (a conversation key) lets the next turn of that conversation reuse
         this turn's KV cache. Stopping iteration cancels the request at the next step.
         """
+        async for piece in self._pieces(self._submit(prompt_ids, gen, cache_key)):
+            yield piece
+
+    def generate(
+        self, prompt: PromptInput, gen: GenerationSettings, cache_key: str | None = None
+    ) -> TextStream:
+        """`stream` for the chat service (the TextBackend interface): the prompt's ids in,
+        a TextStream out whose `tokens` counts the tokens sampled so far."""
+        seq = self._submit(prompt.ids, gen, cache_key)
+
+        async def counted() -> AsyncGenerator[str, None]:
+            async for piece in self._pieces(seq):
+                out.tokens = len(seq.generated)
+                yield piece
+            out.tokens = len(seq.generated)
+
+        out = TextStream(counted())
+        return out
+
+    def _submit(
+        self, prompt_ids: list[int], gen: GenerationSettings, cache_key: str | None
+    ) -> Sequence:
         seq = Sequence(list(prompt_ids), gen, cache_key)
         metrics.tokens(prompt=len(seq.prompt_ids))
         if gen.temperature > 0:
@@ -158,6 +181,9 @@ class TextEngine:
                 seq.generator.manual_seed(gen.seed)
             else:
                 seq.generator.seed()
+        return seq
+
+    async def _pieces(self, seq: Sequence) -> AsyncGenerator[str, None]:
         self._pending.append(seq)
         if self._runner is None or self._runner.done():
             self._runner = asyncio.get_running_loop().create_task(self._run(), name="muse-text")
@@ -171,6 +197,12 @@ class TextEngine:
                 yield item
         finally:
             seq.cancelled = True
+
+    async def readiness(self) -> str:
+        return "ok" if self.model is not None else "loading"
+
+    async def close(self) -> None:
+        """Nothing to let go of: the arbiter's owner closes the device thread."""
 
     def forget(self, cache_key: str) -> None:
         """Drop a conversation's cached prefix (after /forget or a persona change)."""

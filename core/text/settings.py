@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from core.runtime.settings import Device, Dtype, check_dtype_for_device
 
@@ -21,11 +21,64 @@ class TextSettings(BaseModel):
     """[text] — the chat model and how it generates."""
 
     # strict: a TOML value has its type already; "512" is not quietly taken for 512.
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
 
+    backend: Literal["local", "openai"] = Field(
+        "local",
+        description='"local": the model runs inside Muse; "openai": an OpenAI-compatible '
+        "server (vLLM, SGLang, Ollama, llama.cpp, transformers serve) at base_url runs it",
+    )
     model: str = Field(
         DEFAULT_TEXT_MODEL,
-        description="Hugging Face model id or local path of a causal LM with a chat template",
+        description="Hugging Face model id or local path of a causal LM with a chat template "
+        '(backend = "openai": the model name the server serves)',
+    )
+    base_url: str = Field(
+        "",
+        description='backend = "openai": the server\'s API root, e.g. http://localhost:8000/v1',
+    )
+    api_key: SecretStr = Field(
+        SecretStr(""),
+        description='backend = "openai": the server\'s API key, if it wants one',
+        json_schema_extra={"env": "MUSE_TEXT_API_KEY"},
+    )
+    tokenizer: str = Field(
+        "",
+        description='backend = "openai": hub id or folder of the model\'s tokenizer, to fit '
+        "prompts in prompt_tokens (empty = try model; if none loads, tokens are estimated)",
+    )
+    connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=600, description='backend = "openai": wait this long to connect'
+    )
+    first_token_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description='backend = "openai": give up on a reply whose first words take longer',
+    )
+    read_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description='backend = "openai": a reply that stalls this long mid-way is cut there',
+    )
+    max_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description='backend = "openai": retries of a refused request (429/503, honouring '
+        "Retry-After; connection refused), before the user is told",
+    )
+    max_in_flight: int = Field(
+        64,
+        ge=1,
+        le=10000,
+        description='backend = "openai": most requests open at the server at once',
+    )
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description='backend = "openai": extra request fields the server understands, '
+        "e.g. {top_k = 20} for vLLM",
     )
     device: Device = "auto"
     dtype: Dtype = "auto"
@@ -63,6 +116,15 @@ class TextSettings(BaseModel):
     history_messages: int = Field(
         200, ge=0, le=100000, description="most stored messages read back per prompt"
     )
+
+    @model_validator(mode="after")
+    def _base_url_for_openai(self) -> Self:
+        if self.backend == "openai" and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                'backend = "openai" needs base_url = "http://host:port/v1" (the server\'s API '
+                "root)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _dtype_runs_on_device(self) -> Self:
