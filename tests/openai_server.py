@@ -118,7 +118,12 @@ class FaultProxy:
                 async for line in _lines(answer):
                     await out.write(line)
                     events += line.startswith(b"data:")
-                    if fault and fault[0] == "drop_after" and events >= int(fault[1]):  # type: ignore[call-overload]
+                    if (
+                        fault
+                        and fault[0] == "drop_after"
+                        and not line.strip()  # an event ends at its blank line
+                        and events >= int(fault[1])  # type: ignore[call-overload]
+                    ):
                         request.transport.close()  # type: ignore[union-attr]  # mid-reply
                         return out
             except (ConnectionResetError, asyncio.CancelledError):
