@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from adapters.shell import REPLY_PREFIX
 from bot.features import register_commands
 from bot.observe import Health
 from core.chat.service import CUT_SHORT_MARK, Muse
@@ -18,7 +19,7 @@ from core.runtime.device import DeviceArbiter
 from core.text.remote import OpenAIBackend
 from core.text.settings import TextSettings
 from tests.conftest import remote_text_settings
-from tests.helpers import RecordingReply, msg
+from tests.helpers import RecordingReply, message_rows, msg, run_muse
 from tests.openai_server import FaultProxy
 
 pytestmark = pytest.mark.slow  # a transformers serve subprocess (once per session)
@@ -151,3 +152,33 @@ async def test_readiness_names_a_model_the_server_does_not_serve(
     )
     await good.close()
     await wrong.close()
+
+
+def test_muse_chat_answers_through_transformers_serve(
+    openai_server: str, tiny_text_dir: Path, tmp_path: Path
+) -> None:
+    """The README's two commands: `transformers serve MODEL`, then `muse chat` with the
+    example config (pointed at this server and model)."""
+    example = (Path(__file__).parents[1] / "examples" / "openai-server.toml").read_text()
+    served = {
+        'base_url = "http://localhost:8000/v1"': f'base_url = "{openai_server}"',
+        'model = "Qwen/Qwen2.5-1.5B-Instruct"': f'model = "{tiny_text_dir}"',
+    }
+    for line, ours in served.items():
+        assert line in example
+        example = example.replace(line, ours)
+    # Greedy and short: the tiny random model's sampled reply could be empty.
+    example = example.replace("[text]\n", "[text]\ntemperature = 0.0\nmax_new_tokens = 16\n")
+    config = tmp_path / "remote.toml"
+    config.write_text(example, encoding="utf-8")
+    db = tmp_path / "muse.db"
+    done = run_muse(
+        *("chat", "--config", str(config), "--db", str(db)),
+        input="hello muse\n",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    replies = [line for line in done.stdout.splitlines() if line.startswith(REPLY_PREFIX)]
+    assert len(replies) == 1
+    stored = message_rows(db, "role", "content")
+    assert stored == [("user", "hello muse"), ("assistant", replies[0].removeprefix(REPLY_PREFIX))]
