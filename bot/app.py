@@ -22,6 +22,7 @@ from bot.supervise import supervise
 from core.chat.service import Muse
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
+from core.image.choose import make_image_backend
 from core.image.engine import ImageEngine
 from core.image.tiny import build_tiny_pipeline, default_tiny_image_dir
 from core.memory.store import Memory
@@ -67,10 +68,10 @@ async def build_muse(
     _loaded("text", text, began)
     image = None
     if config.image.enabled:
-        image = health.image = ImageEngine(config.image, arbiter)
+        image = health.image = make_image_backend(config.image, arbiter)
         image_model = config.image.model
         began = time.monotonic()
-        if tiny:
+        if tiny and config.image.backend == "local":
             image_model = str(
                 await asyncio.to_thread(build_tiny_pipeline, default_tiny_image_dir())
             )

@@ -66,7 +66,7 @@ class Health:
         # A remote engine's answer says whether its server is reachable right now.
         found = {"text_model": await self.text.readiness() if self.text else "loading"}
         if self.image_wanted:
-            found["image_model"] = OK if self.image and self.image.pipe is not None else "loading"
+            found["image_model"] = await self.image.readiness() if self.image else "loading"
         found["database"] = await self._database()
         for name in self.platforms:
             adapter = self.adapters.get(name)
