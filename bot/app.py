@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -31,7 +32,9 @@ from core.runtime.device import DeviceArbiter
 from core.runtime.loop_monitor import LoopMonitor
 from core.schedule.scheduler import Scheduler
 from core.text.backend import TextBackend
+from core.text.catalog import ModelEntry, TextModels
 from core.text.choose import make_text_backend
+from core.text.settings import DEFAULT_MODEL_NAME
 from core.text.tiny import build_tiny_text_model, default_tiny_dir
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,25 @@ def _loaded(kind: str, engine: TextBackend | ImageEngine, began: float) -> None:
     metrics.model_loaded(kind, engine.model_name, str(engine.device), dtype, seconds)
 
 
+async def load_named_models(
+    config: Config, default: TextBackend, arbiter: DeviceArbiter
+) -> TextModels | None:
+    """[[text.models]], each loaded like [text]'s own; None when there are none."""
+    if not config.text.models:
+        return None
+    catalog = TextModels(ModelEntry(DEFAULT_MODEL_NAME, default, config.text.backend))
+    for named in config.text.models:
+        key = os.environ.get(named.api_key_env, "") if named.api_key_env else ""
+        backend = make_text_backend(config.text.for_model(named, key), arbiter)
+        began = time.monotonic()
+        await backend.load()
+        _loaded("text", backend, began)
+        catalog.named[named.name] = ModelEntry(
+            named.name, backend, named.backend, named.description
+        )
+    return catalog
+
+
 async def build_muse(
     config: Config, *, tiny: bool = False, db: str | None = None, health: Health | None = None
 ) -> Muse:
@@ -66,6 +88,7 @@ async def build_muse(
         log.warning("using a tiny RANDOM text model: its replies are random words")
     await text.load(model)
     _loaded("text", text, began)
+    models = await load_named_models(config, text, arbiter)
     image = None
     if config.image.enabled:
         image = health.image = make_image_backend(config.image, arbiter)
@@ -89,6 +112,7 @@ async def build_muse(
         moderator=Moderator(config.moderation),
         image_engine=image,
         image_settings=config.image,
+        models=models,
     )
     return health.muse
 

@@ -26,6 +26,7 @@ from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
 from core.runtime.request_id import current_request_id, new_request_id, request_scope
 from core.text.backend import StreamInterrupted, TextBackend
+from core.text.catalog import TextModels
 from core.text.engine import generation_settings
 from core.text.settings import TextSettings
 
@@ -76,6 +77,8 @@ class Muse:
     image_engine: ImageEngine | None = None
     image_settings: ImageSettings | None = None
     commands: CommandRegistry = field(default_factory=CommandRegistry)
+    # [[text.models]] admins may pick per channel (/model); None: [text]'s model only.
+    models: TextModels | None = None
     # Filled by adapters as they start: platform name -> outbound poster.
     outbounds: dict[str, Outbound] = field(default_factory=dict)
     closing: bool = False  # shutting down: no new work
@@ -127,6 +130,21 @@ class Muse:
 
     # -- chat -----------------------------------------------------------------------------
 
+    async def text_for(self, conversation: str) -> TextBackend:
+        """The text backend this conversation's /model choice names (else [text]'s)."""
+        if self.models is not None:
+            entry = self.models.get(await self.memory.get_channel_model(conversation))
+            if entry is not None:  # a name no longer configured: back to the default
+                return entry.backend
+        return self.text_engine
+
+    def forget_cached(self, conversation: str) -> None:
+        """Drop the conversation's cached prefix in every model (after /forget, /persona)."""
+        if self.models is not None:
+            self.models.forget(conversation)
+        else:
+            self.text_engine.forget(conversation)
+
     async def persona_for(self, conversation: str) -> str:
         return await self.memory.get_persona(conversation) or self.text_settings.system_prompt
 
@@ -169,8 +187,9 @@ class Muse:
             Turn(m.role, m.content, m.author_name)
             for m in await self.memory.recent(key, self.text_settings.history_messages)
         ]
+        engine = await self.text_for(key)
         prompt = build_prompt(
-            self.text_engine.tokenizer,
+            engine.tokenizer,
             await self.persona_for(key),
             history,
             Turn("user", text, msg.display_name),
@@ -192,7 +211,7 @@ class Muse:
         async def pieces() -> AsyncIterator[str]:
             nonlocal tokens
             gen = generation_settings(self.text_settings)
-            stream = self.text_engine.generate(prompt, gen, cache_key=key)
+            stream = engine.generate(prompt, gen, cache_key=key)
             shown = False
             try:
                 async for piece in stream:
@@ -293,6 +312,8 @@ class Muse:
             return None
 
     async def close(self) -> None:
+        if self.models is not None:
+            await self.models.close()
         await self.text_engine.close()
         await self.arbiter.close()
         await self.memory.close()

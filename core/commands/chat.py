@@ -17,7 +17,7 @@ async def help_command(ctx: CommandContext, args: str) -> None:
 async def forget_command(ctx: CommandContext, args: str) -> None:
     ctx.muse.policy.require_forget(ctx.message)
     removed = await ctx.muse.memory.forget(ctx.message.conversation)
-    ctx.muse.text_engine.forget(ctx.message.conversation)
+    ctx.muse.forget_cached(ctx.message.conversation)
     await ctx.reply.send(f"Forgot this conversation ({removed} messages).", ephemeral=True)
 
 
@@ -42,11 +42,11 @@ async def persona_command(ctx: CommandContext, args: str) -> None:
                 f"A persona can be at most {PERSONA_MAX_CHARS} characters (got {len(prompt)})."
             )
         await memory.set_persona(key, prompt, ctx.message.author_id)
-        ctx.muse.text_engine.forget(key)
+        ctx.muse.forget_cached(key)
         await ctx.reply.send("Persona set for this conversation.")
     elif action == "reset":
         await memory.reset_persona(key)
-        ctx.muse.text_engine.forget(key)
+        ctx.muse.forget_cached(key)
         await ctx.reply.send("Persona reset to the default.")
     else:
         raise OptionError(f"Unknown /persona action '{action}'; use set, show or reset.")

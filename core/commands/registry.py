@@ -24,6 +24,7 @@ from core.image.engine import ImageEngine
 from core.image.options import ImageSettings
 from core.memory.store import Memory
 from core.text.backend import TextBackend
+from core.text.catalog import TextModels
 from core.text.settings import TextSettings
 
 __all__ = ["Command", "CommandContext", "CommandHost", "CommandRegistry", "parse_command_line"]
@@ -42,10 +43,15 @@ class CommandHost(Protocol):
     image_engine: ImageEngine | None
     image_settings: ImageSettings | None
     commands: CommandRegistry
+    models: TextModels | None
 
     def work(self, msg: Message, reply: Reply, kind: str) -> AbstractAsyncContextManager[Ticket]:
         """Admit one unit of GPU work (limits, queue, /cancel)."""
         ...
+
+    def forget_cached(self, conversation: str) -> None: ...
+
+    async def text_for(self, conversation: str) -> TextBackend: ...
 
     def cancel_requests(self, msg: Message) -> int:
         """Cancel the author's waiting and running requests; how many."""

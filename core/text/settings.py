@@ -8,13 +8,52 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from core.runtime.settings import Device, Dtype, check_dtype_for_device
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "DEFAULT_TEXT_MODEL", "TextSettings"]
+__all__ = [
+    "DEFAULT_MODEL_NAME",
+    "DEFAULT_SYSTEM_PROMPT",
+    "DEFAULT_TEXT_MODEL",
+    "NamedModel",
+    "TextSettings",
+]
 
 DEFAULT_TEXT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 DEFAULT_SYSTEM_PROMPT = (
     "You are Muse, a friendly and concise assistant in a group chat. Messages from people "
     "start with their name and a colon. Answer the latest message."
 )
+
+
+DEFAULT_MODEL_NAME = "default"  # what /model calls [text]'s own model
+
+
+class NamedModel(BaseModel):
+    """[[text.models]] — another model admins may choose per channel with /model set NAME.
+    Generation settings, timeouts and limits are [text]'s."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,39}$",
+        description="what /model list shows and /model set takes (lowercase, digits, . _ -)",
+    )
+    description: str = Field("", description="one line for /model list")
+    backend: Literal["local", "openai"] = Field("local", description="as [text] backend")
+    model: str = Field(description="as [text] model")
+    base_url: str = Field("", description="as [text] base_url")
+    tokenizer: str = Field("", description="as [text] tokenizer")
+    api_key_env: str = Field(
+        "",
+        description="the environment variable holding this server's API key "
+        "(empty: [text] api_key)",
+    )
+
+    @model_validator(mode="after")
+    def _base_url_for_openai(self) -> Self:
+        if self.backend == "openai" and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f'model {self.name!r}: backend = "openai" needs base_url')
+        if self.name == DEFAULT_MODEL_NAME:
+            raise ValueError(f"{DEFAULT_MODEL_NAME!r} is [text]'s own model; choose another name")
+        return self
 
 
 class TextSettings(BaseModel):
@@ -116,13 +155,38 @@ class TextSettings(BaseModel):
     history_messages: int = Field(
         200, ge=0, le=100000, description="most stored messages read back per prompt"
     )
+    models: list[NamedModel] = Field(
+        default_factory=list,
+        description="[[text.models]]: more models, local or remote, that admins may choose per "
+        "channel with /model set NAME ([text]'s own is called default)",
+    )
+
+    def for_model(self, named: NamedModel, api_key: str = "") -> TextSettings:
+        """[text] with `named`'s model and where it runs (everything else shared)."""
+        update: dict[str, Any] = {
+            "backend": named.backend,
+            "model": named.model,
+            "base_url": named.base_url,
+            "tokenizer": named.tokenizer,
+            "models": [],
+        }
+        if api_key:
+            update["api_key"] = SecretStr(api_key)
+        return self.model_copy(update=update)
+
+    @model_validator(mode="after")
+    def _model_names_unique(self) -> Self:
+        names = [m.name for m in self.models]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"models: names must differ; used twice: {', '.join(twice)}")
+        return self
 
     @model_validator(mode="after")
     def _base_url_for_openai(self) -> Self:
         if self.backend == "openai" and not self.base_url.startswith(("http://", "https://")):
             raise ValueError(
-                'backend = "openai" needs base_url = "http://host:port/v1" (the server\'s API '
-                "root)"
+                'backend = "openai" needs base_url = "http://host:port/v1" (the server\'s API root)'
             )
         return self
 
