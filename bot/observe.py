@@ -65,6 +65,9 @@ class Health:
         """Each readiness check: "ok", or what is wrong."""
         # A remote engine's answer says whether its server is reachable right now.
         found = {"text_model": await self.text.readiness() if self.text else "loading"}
+        if self.muse is not None and self.muse.models is not None:
+            for entry in self.muse.models.named.values():  # [[text.models]], each by name
+                found[f"text_model:{entry.name}"] = await entry.backend.readiness()
         if self.image_wanted:
             found["image_model"] = await self.image.readiness() if self.image else "loading"
         found["database"] = await self._database()

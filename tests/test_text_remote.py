@@ -182,3 +182,28 @@ def test_muse_chat_answers_through_transformers_serve(
     assert len(replies) == 1
     stored = message_rows(db, "role", "content")
     assert stored == [("user", "hello muse"), ("assistant", replies[0].removeprefix(REPLY_PREFIX))]
+
+
+def test_doctor_checks_the_text_server_instead_of_a_local_model(
+    openai_server: str, tiny_text_dir: Path, tmp_path: Path
+) -> None:
+    from io import StringIO
+
+    from bot.doctor import doctor
+
+    def run(base_url: str) -> str:
+        config = tmp_path / "muse.toml"
+        config.write_text(
+            f'[text]\nbackend = "openai"\nbase_url = "{base_url}"\nmodel = "{tiny_text_dir}"\n'
+            "[image]\nenabled = false\n"
+        )
+        out = StringIO()
+        doctor(str(config), str(tmp_path / "muse.db"), out)
+        return out.getvalue()
+
+    up = run(openai_server)
+    assert f"ok    text server      {tiny_text_dir} at {openai_server}" in up.splitlines()
+    assert "text model" not in up  # nothing to find in the hub cache: the server has it
+    url = closed_port_url()
+    down = run(url)
+    assert f"FAIL  text server      {url}: unreachable: Connection error. ({url})" in down

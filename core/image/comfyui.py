@@ -147,14 +147,18 @@ class ComfyUIEngine:
         return len(self.progress)
 
     async def readiness(self) -> str:
-        if self._session is None:
-            return "loading"
+        """"ok" when ComfyUI answers /system_stats (before load() too: `muse doctor`)."""
+        timeout = aiohttp.ClientTimeout(total=READINESS_SECONDS)
         try:
-            timeout = aiohttp.ClientTimeout(total=READINESS_SECONDS)
-            async with self._session.get(f"{self.url}/system_stats", timeout=timeout) as answer:
-                return "ok" if answer.status == 200 else f"unreachable: HTTP {answer.status}"
+            async with contextlib.AsyncExitStack() as stack:
+                session = self._session or await stack.enter_async_context(
+                    aiohttp.ClientSession()
+                )
+                async with session.get(f"{self.url}/system_stats", timeout=timeout) as answer:
+                    return "ok" if answer.status == 200 else f"unreachable: HTTP {answer.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
             return f"unreachable: {type(exc).__name__} ({self.url})"
+        return "unreachable"  # not reached: the block returns or raises
 
     async def close(self) -> None:
         if self._session is not None:
