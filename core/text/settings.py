@@ -62,15 +62,15 @@ class TextSettings(BaseModel):
     # strict: a TOML value has its type already; "512" is not quietly taken for 512.
     model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
 
-    backend: Literal["local", "openai"] = Field(
-        "local",
-        description='"local": the model runs inside Muse; "openai": an OpenAI-compatible '
-        "server (vLLM, SGLang, Ollama, llama.cpp, transformers serve) at base_url runs it",
-    )
     model: str = Field(
         DEFAULT_TEXT_MODEL,
         description="Hugging Face model id or local path of a causal LM with a chat template "
         '(backend = "openai": the model name the server serves)',
+    )
+    backend: Literal["local", "openai"] = Field(
+        "local",
+        description='"local": the model runs inside Muse; "openai": an OpenAI-compatible '
+        "server (vLLM, SGLang, Ollama, llama.cpp, transformers serve) at base_url runs it",
     )
     base_url: str = Field(
         "",
