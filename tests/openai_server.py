@@ -74,6 +74,8 @@ class FaultProxy:
     upstream: str
     faults: list[tuple[object, ...]] = field(default_factory=list)
     chat_requests: int = 0
+    open_now: int = 0  # chat requests being answered right now
+    most_open: int = 0
     url: str = ""
     client_gone: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -96,9 +98,20 @@ class FaultProxy:
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         fault: tuple[object, ...] = ()
-        if request.path.endswith("/chat/completions"):
-            self.chat_requests += 1
-            fault = self.faults.pop(0) if self.faults else ()
+        if not request.path.endswith("/chat/completions"):
+            return await self._relay(request, body, fault)
+        self.chat_requests += 1
+        fault = self.faults.pop(0) if self.faults else ()
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        try:
+            return await self._relay(request, body, fault)
+        finally:
+            self.open_now -= 1
+
+    async def _relay(
+        self, request: web.Request, body: bytes, fault: tuple[object, ...]
+    ) -> web.StreamResponse:
         if fault and fault[0] == "status":
             headers = {"Retry-After": str(fault[2])} if fault[2] is not None else {}
             error = {"error": {"message": "injected", "type": "server_error"}}

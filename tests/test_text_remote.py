@@ -3,6 +3,7 @@ model), with faults injected by a proxy in front of it; and its prompt-budget to
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from core.runtime.device import DeviceArbiter
 from core.text.remote import OpenAIBackend
 from core.text.settings import TextSettings
 from tests.conftest import remote_text_settings
-from tests.helpers import RecordingReply, message_rows, msg, run_muse
+from tests.helpers import RecordingReply, message_rows, msg, never_ends, run_muse
 from tests.openai_server import FaultProxy
 
 pytestmark = pytest.mark.slow  # a transformers serve subprocess (once per session)
@@ -207,3 +208,38 @@ def test_doctor_checks_the_text_server_instead_of_a_local_model(
     url = closed_port_url()
     down = run(url)
     assert f"FAIL  text server      {url}: unreachable: Connection error. ({url})" in down
+
+
+async def test_cancel_closes_the_connection_to_the_server(
+    proxy: FaultProxy, memory: Memory, text_settings: TextSettings
+) -> None:
+    """What makes a server stop generating (vLLM, transformers serve abort on disconnect)."""
+    muse = await through(proxy, memory, text_settings, max_new_tokens=5000)
+    never_ends(muse.text_engine)
+    reply = RecordingReply()
+    task = asyncio.create_task(muse.handle_message(msg("write a lot", author="ann"), reply))
+    for _ in range(1000):  # until the request is at the server
+        if proxy.open_now and muse.text_engine.running:
+            break
+        await asyncio.sleep(0.01)
+    await muse.run_command("cancel", msg("", author="ann"), RecordingReply())
+    await asyncio.wait_for(task, 30)
+    assert reply.last == "Cancelled."
+    await asyncio.wait_for(proxy.client_gone.wait(), 30)
+    await muse.close()
+
+
+async def test_max_in_flight_bounds_the_requests_open_at_the_server(
+    proxy: FaultProxy, memory: Memory, text_settings: TextSettings
+) -> None:
+    muse = await through(proxy, memory, text_settings, max_in_flight=1)
+    replies = [RecordingReply() for _ in range(3)]
+    await asyncio.gather(
+        *(
+            muse.handle_message(msg("hello", channel=f"c{i}", author=f"u{i}"), reply)
+            for i, reply in enumerate(replies)
+        )
+    )
+    assert all(not r.ephemeral[-1] and r.last for r in replies)  # all answered
+    assert proxy.chat_requests == 3 and proxy.most_open == 1
+    await muse.close()
