@@ -124,7 +124,8 @@ def test_models_are_configured_as_text_models_tables(tmp_path: Path) -> None:
         'base_url = "http://gpu:8000/v1"\nmodel = "Qwen/Qwen2.5-72B-Instruct"\n'
         '[[text.models]]\nname = "small"\nmodel = "./models/small"\n'
     )
-    config = load_config(path)
+    config = load_config(path, env={"MUSE_TEXT_API_KEY": "sk-0"})
+    assert config.text.api_key.get_secret_value() == "sk-0"  # [text]'s key from the environment
     big = config.text.for_model(config.text.models[0], "sk-1")
     assert (big.backend, big.base_url) == ("openai", "http://gpu:8000/v1")
     assert big.model == "Qwen/Qwen2.5-72B-Instruct"
