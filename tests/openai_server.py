@@ -106,6 +106,9 @@ class FaultProxy:
         self.most_open = max(self.most_open, self.open_now)
         try:
             return await self._relay(request, body, fault)
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.client_gone.set()  # Muse hung up (which is what stops a server generating)
+            raise
         finally:
             self.open_now -= 1
 
@@ -127,21 +130,17 @@ class FaultProxy:
             out.content_type = answer.content_type
             await out.prepare(request)
             events = 0
-            try:
-                async for line in _lines(answer):
-                    await out.write(line)
-                    events += line.startswith(b"data:")
-                    if (
-                        fault
-                        and fault[0] == "drop_after"
-                        and not line.strip()  # an event ends at its blank line
-                        and events >= int(fault[1])  # type: ignore[call-overload]
-                    ):
-                        request.transport.close()  # type: ignore[union-attr]  # mid-reply
-                        return out
-            except (ConnectionResetError, asyncio.CancelledError):
-                self.client_gone.set()
-                raise
+            async for line in _lines(answer):
+                await out.write(line)
+                events += line.startswith(b"data:")
+                if (
+                    fault
+                    and fault[0] == "drop_after"
+                    and not line.strip()  # an event ends at its blank line
+                    and events >= int(fault[1])  # type: ignore[call-overload]
+                ):
+                    request.transport.close()  # type: ignore[union-attr]  # mid-reply
+                    return out
             await out.write_eof()
             return out
 

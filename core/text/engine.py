@@ -15,6 +15,7 @@ breaks it, the engine logs why and serves through plain `generate` instead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -151,8 +152,12 @@ class TextEngine:
         `cache_key` (a conversation key) lets the next turn of that conversation reuse
         this turn's KV cache. Stopping iteration cancels the request at the next step.
         """
-        async for piece in self._pieces(self._submit(prompt_ids, gen, cache_key)):
-            yield piece
+        # aclosing: stopping this iterator stops the request now, not at garbage collection.
+        async with contextlib.aclosing(
+            self._pieces(self._submit(prompt_ids, gen, cache_key))
+        ) as it:
+            async for piece in it:
+                yield piece
 
     def generate(
         self, prompt: PromptInput, gen: GenerationSettings, cache_key: str | None = None
@@ -162,10 +167,13 @@ class TextEngine:
         seq = self._submit(prompt.ids, gen, cache_key)
 
         async def counted() -> AsyncGenerator[str, None]:
-            async for piece in self._pieces(seq):
+            try:
+                async with contextlib.aclosing(self._pieces(seq)) as pieces:
+                    async for piece in pieces:
+                        out.tokens = len(seq.generated)
+                        yield piece
+            finally:
                 out.tokens = len(seq.generated)
-                yield piece
-            out.tokens = len(seq.generated)
 
         out = TextStream(counted())
         return out

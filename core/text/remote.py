@@ -12,8 +12,9 @@ turning each failure into words for the person who asked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import openai
@@ -74,7 +75,7 @@ class OpenAIBackend:
         """Nothing to drop: the server's prefix cache matches on the text it is sent."""
 
     async def readiness(self) -> str:
-        """"ok" when the server answers /models and serves our model."""
+        """ "ok" when the server answers /models and serves our model."""
         client = self.client.with_options(timeout=READINESS_SECONDS, max_retries=0)
         try:
             served = [m.id async for m in client.models.list()]
@@ -97,18 +98,21 @@ class OpenAIBackend:
         return out
 
     async def _pieces(
-        self, prompt: PromptInput, gen: GenerationSettings, count: Any
+        self, prompt: PromptInput, gen: GenerationSettings, count: Callable[[int], None]
     ) -> AsyncGenerator[str, None]:
         async with self._slots:
             self._open += 1
             try:
-                async for piece in self._reply(prompt, gen, count):
-                    yield piece
+                # aclosing: closing this stream closes the reply's at once (and its HTTP
+                # stream with it), not whenever the garbage collector gets to it.
+                async with contextlib.aclosing(self._reply(prompt, gen, count)) as reply:
+                    async for piece in reply:
+                        yield piece
             finally:
                 self._open -= 1
 
     async def _reply(
-        self, prompt: PromptInput, gen: GenerationSettings, count: Any
+        self, prompt: PromptInput, gen: GenerationSettings, count: Callable[[int], None]
     ) -> AsyncGenerator[str, None]:
         pieces, usage = 0, None
         finished = False
