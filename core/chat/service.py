@@ -9,9 +9,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from core.chat import regenerate as regen
 from core.chat.events import Message
+from core.chat.feedback import Reaction
 from core.chat.prompt import Turn, build_prompt
-from core.chat.reply import Outbound, Reply, Sent
+from core.chat.reply import Outbound, Reply, Sent, Target
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import Busy, PermissionDenied, Terms, UserError
 from core.fair_use.admission import Admission, Ticket
@@ -244,6 +246,58 @@ class Muse:
                     model=self.text_engine.model_name,
                 )
         return sent
+
+    async def regenerate(
+        self, msg: Message, reply: Reply, message_id: str | None = None
+    ) -> Sent | None:
+        """A new reply to the prompt of Muse's reply `message_id` (None: its latest here);
+        both are kept (core/chat/regenerate.py). Errors become replies, as for messages."""
+        if not self.policy.may_talk(msg):
+            return None
+        with request_scope():
+            received, outcome = time.monotonic(), "rejected"
+            try:
+                sent = await regen.regenerate(self, msg, reply, message_id)
+                outcome = "answered"
+                return sent
+            except UserError as exc:
+                outcome = outcome_of(exc)
+                return await reply.send(str(exc), ephemeral=True)
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                if not await self._cancelled(reply):
+                    raise
+                return None
+            except Exception:
+                outcome = "error"
+                return await self._apologize(reply, "regeneration in %s", msg.conversation)
+            finally:
+                seconds = time.monotonic() - received
+                metrics.request_finished(msg.platform, "text", outcome, seconds)
+
+    async def regenerate_reaction(self, reaction: Reaction) -> None:
+        """🔄 on one of Muse's replies: the new reply goes where that reply is."""
+        r = reaction
+        outbound = self.outbounds.get(r.platform)
+        if outbound is None:
+            log.warning("%s: 🔄 but no outbound poster for the platform", r.platform)
+            return
+        msg = Message(
+            platform=r.platform,
+            channel=r.channel,
+            author_id=r.user_id,
+            text="",
+            workspace=r.workspace,
+            thread=r.thread,
+        )
+        found = await self.generations.by_reply(r.message_id)
+        thread = regen.thread_of(found.conversation) if found is not None else r.thread
+        try:
+            reply = await outbound.open(Target(r.platform, r.channel, r.workspace, thread))
+        except UserError as exc:
+            log.info("%s: cannot regenerate in %s: %s", r.platform, r.channel, exc)
+            return
+        await self.regenerate(msg, reply, r.message_id)
 
     # -- commands -------------------------------------------------------------------------
 

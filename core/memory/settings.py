@@ -20,6 +20,6 @@ class PrivacySettings(BaseModel):
     )
     training_opt_out: list[str] = Field(
         default_factory=list,
-        description='channels never exported as training data by muse export --feedback, '
+        description="channels never exported as training data by muse export --feedback, "
         '"platform:channel", e.g. ["slack:C0123", "discord:1234"]',
     )

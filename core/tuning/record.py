@@ -24,7 +24,7 @@ def loaded_adapter(bound: str | None, loaded: Iterable[str]) -> str | None:
 
 
 def authors(platform: str, history: Iterable[StoredMessage]) -> list[str]:
-    """"platform:id" of everyone whose words the history holds (what a purge looks for)."""
+    """ "platform:id" of everyone whose words the history holds (what a purge looks for)."""
     return sorted({f"{platform}:{m.author_id}" for m in history if m.role == "user"})
 
 
