@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --feedback: kto = prompt, completion, label; dpo = prompt, chosen, "
         "rejected (from regenerated replies with opposite votes)",
     )
+    export.add_argument(
+        "--metadata",
+        action="store_true",
+        help="with --feedback: add user (pseudonymised), persona and model columns",
+    )
     export.add_argument("--config", metavar="PATH", help="config file (for [muse] db)")
     export.add_argument("--db", metavar="PATH", help="SQLite database")
     purge = sub.add_parser("purge", help="delete a user's messages, feedback and usage")
@@ -148,7 +153,7 @@ def _data_request(args: argparse.Namespace, db: str, config: Config) -> int:
         return 2
     if args.command == "export" and args.feedback:
         opt_out = config.privacy.training_opt_out
-        lines = asyncio.run(privacy.export_feedback(db, args.format, opt_out))
+        lines = asyncio.run(privacy.export_feedback(db, args.format, opt_out, args.metadata))
         print("\n".join(lines))
         print(f"{len(lines)} {args.format} rows", file=sys.stderr)
         return 0

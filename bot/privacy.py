@@ -23,13 +23,15 @@ async def export_conversation(db: str, conversation: str) -> str:
     )
 
 
-async def export_feedback(db: str, fmt: Format, opt_out: list[str]) -> list[str]:
+async def export_feedback(
+    db: str, fmt: Format, opt_out: list[str], metadata: bool = False
+) -> list[str]:
     from core.tuning.export import export_feedback as rows
     from core.tuning.generations import Generations
 
     memory = await Memory.open(db)
     try:
-        return await rows(Generations(memory.connection), fmt, opt_out)
+        return await rows(Generations(memory.connection), fmt, opt_out, metadata)
     finally:
         await memory.close()
 

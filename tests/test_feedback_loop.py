@@ -75,7 +75,8 @@ async def test_retry_regenerates_and_the_opposite_votes_make_a_dpo_row(muse: Mus
     await vote(muse.memory, first, "u1", -1)
     await vote(muse.memory, again_id, "u1", 1)
     await vote(muse.memory, again_id, "u3", 1)
-    [row] = [json.loads(line) for line in await export_feedback(muse.generations, "dpo")]
+    dpo = await export_feedback(muse.generations, "dpo", metadata=True)
+    [row] = [json.loads(line) for line in dpo]
     key = await muse.generations.export_key()
     assert row == {
         "prompt": one.prompt,
@@ -86,6 +87,7 @@ async def test_retry_regenerates_and_the_opposite_votes_make_a_dpo_row(muse: Mus
         "model": muse.text_engine.model_name,
     }
     kto = [json.loads(line) for line in await export_feedback(muse.generations, "kto")]
+    assert all(set(r) == {"prompt", "completion", "label"} for r in kto)
     assert [(r["completion"][0]["content"], r["label"]) for r in kto] == [
         (one.completion, False),
         (two.completion, True),
@@ -172,7 +174,7 @@ async def test_cli_exports_feedback_as_jsonl(muse: Muse, tmp_path: Path) -> None
         code = await asyncio.to_thread(cli.main, argv)  # the CLI runs its own event loop
     assert code == 0, err.getvalue()
     [row] = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert set(row) >= {"prompt", "completion", "label"} and row["label"] is True
+    assert set(row) == {"prompt", "completion", "label"} and row["label"] is True  # TRL's
     assert err.getvalue().strip() == "1 kto rows"
 
 

@@ -9,9 +9,10 @@ completions are one assistant message each.
 
 Privacy: purged users are gone already (a purge deletes every generation whose prompt
 holds their words, and their votes); conversations in an opted-out channel
-(`[privacy] training_opt_out`) are skipped; the one id a row carries, `user` (who asked),
-is an HMAC of the platform id under a secret kept in the database, stable across exports
-and not reversible without it.
+(`[privacy] training_opt_out`) are skipped. Rows hold TRL's columns only, unless
+`metadata` adds `persona`, `model` and `user` (who asked): an HMAC of the platform id under
+a secret kept in the database, stable across exports and not reversible without it. (No
+platform id is ever written.)
 """
 
 from __future__ import annotations
@@ -57,12 +58,15 @@ def _completion(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
-def _meta(g: Generation, key: bytes) -> dict[str, Any]:
+def _meta(g: Generation, key: bytes | None) -> dict[str, Any]:
+    """The optional columns (`key` None: none)."""
+    if key is None:
+        return {}
     return {"user": pseudonym(key, g.asker), "persona": g.persona, "model": g.model}
 
 
 def kto_rows(
-    gens: list[Generation], votes: dict[int, list[tuple[str, int]]], key: bytes
+    gens: list[Generation], votes: dict[int, list[tuple[str, int]]], key: bytes | None
 ) -> Iterator[dict[str, Any]]:
     for g in gens:
         net = _net(votes.get(g.id, []))
@@ -76,7 +80,7 @@ def kto_rows(
 
 
 def dpo_rows(
-    gens: list[Generation], votes: dict[int, list[tuple[str, int]]], key: bytes
+    gens: list[Generation], votes: dict[int, list[tuple[str, int]]], key: bytes | None
 ) -> Iterator[dict[str, Any]]:
     """Every (👍, 👎) pair among the replies to one prompt."""
     by_root: dict[int, list[Generation]] = {}
@@ -97,12 +101,13 @@ def dpo_rows(
 
 
 async def export_feedback(
-    generations: Generations, fmt: Format, opt_out: Iterable[str] = ()
+    generations: Generations, fmt: Format, opt_out: Iterable[str] = (), metadata: bool = False
 ) -> list[str]:
-    """The JSONL lines of a `fmt` export (one JSON object per line)."""
+    """The JSONL lines of a `fmt` export (one JSON object per line); `metadata` adds the
+    pseudonymised `user`, `persona` and `model` columns."""
     channels = list(opt_out)
     gens = [g for g in await generations.all() if not opted_out(g.conversation, channels)]
     votes = await generations.votes()
-    key = await generations.export_key()
+    key = await generations.export_key() if metadata else None
     rows = kto_rows(gens, votes, key) if fmt == "kto" else dpo_rows(gens, votes, key)
     return [json.dumps(row, ensure_ascii=False) for row in rows]
