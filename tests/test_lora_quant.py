@@ -184,3 +184,43 @@ async def test_int4_on_cuda_serves_batched_requests(tiny_text_dir: Path) -> None
         assert list(await asyncio.gather(*(text_of(engine, p) for p in prompts))) == serial
     finally:
         await engine.arbiter.close()
+
+
+async def test_int8_weights_and_adapters_together(
+    tiny_text_dir: Path, loras: list[AdapterEntry]
+) -> None:
+    """LoRA on int8 base weights: base rows of a mixed batch are the int8 model's own."""
+    both = await _engine(tiny_text_dir, quantization="int8", adapters=loras)
+    plain = await _engine(tiny_text_dir, quantization="int8")
+    try:
+        prompts = [ids(both, t) for t in TEXTS]
+        want = [await text_of(plain, p) for p in prompts]
+        jobs = [(p, a) for p in prompts for a in (None, "poet")]
+        got = await asyncio.gather(*(text_of(both, p, a) for p, a in jobs))
+        assert got[0::2] == want and got[1::2] != want
+    finally:
+        await both.arbiter.close()
+        await plain.arbiter.close()
+
+
+def test_adapters_and_quantization_from_a_toml_file(tmp_path: Path) -> None:
+    from bot.config import ConfigError, load_config
+
+    path = tmp_path / "muse.toml"
+    path.write_text(
+        '[text]\nquantization = "int8"\n\n'
+        '[[text.adapters]]\nname = "pirate"\npath = "/adapters/pirate"\n\n'
+        '[[text.adapters]]\nname = "poet"\npath = "someone/poet-lora"\n',
+        encoding="utf-8",
+    )
+    text = load_config(path).text
+    assert text.quantization == "int8"
+    assert [(a.name, a.path) for a in text.adapters] == [
+        ("pirate", "/adapters/pirate"),
+        ("poet", "someone/poet-lora"),
+    ]
+    path.write_text('[text]\ndevice = "cpu"\nquantization = "int4"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    [problem] = caught.value.problems
+    assert "int4" in problem and "needs a CUDA GPU" in problem
