@@ -224,3 +224,21 @@ def test_adapters_and_quantization_from_a_toml_file(tmp_path: Path) -> None:
         load_config(path)
     [problem] = caught.value.problems
     assert "int4" in problem and "needs a CUDA GPU" in problem
+
+
+async def test_an_adapter_that_cannot_take_a_row_of_its_own_is_refused(
+    tiny_text_dir: Path, tmp_path: Path
+) -> None:
+    from peft import IA3Config, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_text_dir)
+    config = IA3Config(
+        target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"]
+    )
+    get_peft_model(base, config).save_pretrained(tmp_path / "ia3")
+    entry = AdapterEntry(name="scaled", path=str(tmp_path / "ia3"))
+    engine = TextEngine(tiny_text_settings(tiny_text_dir, adapters=[entry]), DeviceArbiter())
+    with pytest.raises(ModelUnavailable, match="must be LoRA adapters \\('scaled' is ia3\\)"):
+        await engine.load()
+    await engine.arbiter.close()

@@ -36,7 +36,36 @@ def attach(model: Any, entries: list[AdapterEntry]) -> Any:
                 f"({type(exc).__name__}: {exc}); give a PEFT adapter folder or hub id made "
                 "for this [text] model"
             ) from exc
-    return wrapped.eval() if wrapped is not None else model
+    if wrapped is None:
+        return model
+    wrapped.eval()
+    names = [e.name for e in entries]
+    # Only LoRA takes one adapter per row; another kind would ignore adapter_names and
+    # answer every row of the batch with itself.
+    other = {n: str(getattr(t := wrapped.peft_config[n].peft_type, "value", t)) for n in names}
+    if bad := {n: t for n, t in other.items() if t != "LORA"}:
+        kinds = ", ".join(f"'{n}' is {t.lower()}" for n, t in bad.items())
+        raise ModelUnavailable(f"[text] adapters must be LoRA adapters ({kinds})")
+    check_mixed(wrapped, names)
+    return wrapped
+
+
+def check_mixed(model: Any, names: list[str]) -> None:
+    """One forward with every adapter and the base model in one batch, at load: PEFT
+    refuses mixed batches for some adapter kinds, and Muse batches requests regardless of
+    their adapter, so such an adapter is a load error rather than a failed request."""
+    import torch
+
+    rows = [*names, BASE_ADAPTER]
+    ids = torch.zeros((len(rows), 1), dtype=torch.long, device=model.device)
+    try:
+        with torch.inference_mode():
+            model(input_ids=ids, adapter_names=rows)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise ModelUnavailable(
+            f"[text] adapters: PEFT cannot serve {', '.join(names)} in one batch with the "
+            f"base model ({type(exc).__name__}: {exc}); use LoRA adapters made for this model"
+        ) from exc
 
 
 def row_names(adapters: Iterable[str | None]) -> list[str]:
