@@ -242,3 +242,22 @@ async def test_an_adapter_that_cannot_take_a_row_of_its_own_is_refused(
     with pytest.raises(ModelUnavailable, match="must be LoRA adapters \\('scaled' is ia3\\)"):
         await engine.load()
     await engine.arbiter.close()
+
+
+def test_check_config_names_a_missing_adapter_folder(tmp_path: Path) -> None:
+    from bot.config import Config
+    from bot.preflight import preflight
+
+    missing = tmp_path / "adapters" / "pirate"
+    config = Config.model_validate(
+        {
+            "muse": {"db": str(tmp_path / "muse.db")},
+            "text": {
+                "model": "Qwen/Qwen2.5-1.5B-Instruct",
+                "adapters": [{"name": "pirate", "path": str(missing)}],
+            },
+        }
+    )
+    assert preflight(config) == [
+        f"[text] adapters 'pirate' path = '{missing}': Model folder '{missing}' does not exist."
+    ]
