@@ -18,7 +18,7 @@ from bench.text import PEERS
 
 TARGETS = {"concurrency": 0.35, "prefix": 0.10}
 PEER_TARGETS = {"muse_serial": 1.0, "muse_simultaneous": 0.25, "muse_staggered": 0.25}
-ALL = ("peers", "concurrency", "loop", "prefix", "limit", "startup", "images")
+ALL = ("peers", "concurrency", "loop", "prefix", "limit", "quant", "startup", "images")
 
 
 def peer_lines(fig: dict[str, Any]) -> list[str]:
@@ -58,6 +58,16 @@ def line(name: str, fig: dict[str, Any]) -> str:
             f"bandwidth, target >= 0.6); 8 rows: {fig['batch_ratio']:.2f} "
             f"({fig['batch_tokens_per_s']:.0f} tokens/s with prefill vs "
             f"{fig['batch_limit_tokens_per_s']:.0f} reading the weights once per step)"
+        )
+    if name == "quant":
+        each = ", ".join(f"{r['int8'] / r['none']:.2f}" for r in fig["runs"])
+        tps = fig["tokens_per_s"]
+        return (
+            f"quant: int8 weight-only decodes at {fig['ratio']:.2f}x the unquantized speed "
+            f"({tps['int8']:.1f} vs {tps['none']:.1f} tokens/s, one request, median of "
+            f"[{each}]); greedy agreement {fig['agreement']:.2f} over {fig['prompts']} prompts "
+            f"x {fig['compared_tokens']} tokens ({fig['identical_prompts']}/{fig['prompts']} "
+            "identical; random weights, thin margins)"
         )
     if name == "startup":
         each = ", ".join(f"{t:.2f}" for t in fig["runs_s"])
@@ -99,10 +109,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     want = set(args.only.split(",")) if args.only else set(ALL)
-    if want & {"peers", "concurrency", "loop", "prefix", "limit"}:
+    if want & {"peers", "concurrency", "loop", "prefix", "limit", "quant"}:
         model = args.model or str(
             await asyncio.to_thread(build_bench_text_model, default_bench_dir())
         )
+    if want & {"peers", "concurrency", "loop", "prefix", "limit"}:
         engine = await text.load_engine(model)
         if want & {"peers", "concurrency", "loop", "limit"}:
             results.update(await text.peers(engine, repeats=args.repeats))
@@ -111,6 +122,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if "prefix" in want:
             results.update(await text.prefix(engine, repeats=args.repeats))
         await engine.arbiter.close()
+    if "quant" in want:
+        from bench.quant import quant
+
+        results.update(await quant(model, repeats=args.repeats))
     if "startup" in want:
         results["startup"] = await asyncio.to_thread(startup)
     if "images" in want:

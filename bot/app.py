@@ -20,6 +20,7 @@ from bot.platforms import adapter_factories, configured_platforms
 from bot.privacy import prune_old
 from bot.supervise import supervise
 from core.chat.service import Muse
+from core.fair_use.guard import Guard
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
 from core.image.engine import ImageEngine
@@ -76,6 +77,7 @@ async def build_muse(
             log.warning("using a tiny RANDOM image model: its pictures are noise")
         await image.load(image_model)
         _loaded("image", image, began)
+    guard = await build_guard(config, text, tiny=tiny)
     memory = health.memory = await Memory.open(db or config.muse.db)
     health.muse = Muse(
         memory=memory,
@@ -85,10 +87,32 @@ async def build_muse(
         policy=Policy(config.policy),
         limits=config.limits,
         moderator=Moderator(config.moderation),
+        guard=guard,
         image_engine=image,
         image_settings=config.image,
     )
     return health.muse
+
+
+async def build_guard(config: Config, text: TextEngine, *, tiny: bool = False) -> Guard | None:
+    """[guard]: "same" asks the chat engine; another model gets an engine of its own (a
+    classifier needs its own weights) on the same device arbiter, greedy, without the
+    prefix cache (each question is new), no adapters or quantization of the chat model's."""
+    name = config.guard.model
+    if not name:
+        return None
+    if name == "same" or tiny:
+        if tiny and name != "same":
+            log.warning("--tiny: the guard asks the tiny random model (its answers are noise)")
+        return Guard(config.guard, text)
+    settings = config.text.model_copy(
+        update={"model": name, "prefix_cache_mb": 0, "adapters": [], "quantization": "none"}
+    )
+    engine = TextEngine(settings, text.arbiter)
+    began = time.monotonic()
+    await engine.load()
+    _loaded("guard", engine, began)
+    return Guard(config.guard, engine)
 
 
 async def housekeeping(muse: Muse, config: Config) -> None:
