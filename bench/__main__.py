@@ -18,7 +18,8 @@ from bench.text import PEERS
 
 TARGETS = {"concurrency": 0.35, "prefix": 0.10}
 PEER_TARGETS = {"muse_serial": 1.0, "muse_simultaneous": 0.25, "muse_staggered": 0.25}
-ALL = ("peers", "concurrency", "loop", "prefix", "limit", "startup", "images")
+ALL = ("peers", "concurrency", "loop", "prefix", "limit", "startup", "images", "platform")
+PLATFORM_TARGETS = {"throughput": 3.0}
 
 
 def peer_lines(fig: dict[str, Any]) -> list[str]:
@@ -44,7 +45,34 @@ def peer_lines(fig: dict[str, Any]) -> list[str]:
     return out
 
 
+def platform_lines(fig: dict[str, Any]) -> list[str]:
+    out = [
+        f"platform: `muse run` + Discord stand-in, benchmark model, {fig['new_tokens']} new "
+        f"tokens; ready {fig['ready_s']:.1f} s after spawn (models loaded, gateway identified)"
+    ]
+    for kind, count, what in (("mentions", fig["mentions"], "mentions"), ("images", fig["images"],
+                              "/imagine")):  # fmt: skip
+        together, serial = fig[f"{kind}_together"], fig[f"{kind}_one_by_one"]
+        out.append(
+            f"  {count} {what} at once vs one after another: "
+            f"{fig[f'{kind}_throughput_ratio']:.2f}x throughput (target >= "
+            f"{PLATFORM_TARGETS['throughput']:.0f}x); {together['per_minute']:.1f} vs "
+            f"{serial['per_minute']:.1f} per minute ({together['wall_s']:.1f} s vs "
+            f"{serial['wall_s']:.1f} s)"
+        )
+        label = "first visible text" if kind == "mentions" else "picture shown"
+        for name, run in (("at once", together), ("one by one", serial)):
+            out.append(
+                f"    {name:<10} {label} p50 {run['first_p50_s']:.2f} s, p95 "
+                f"{run['first_p95_s']:.2f} s; final p50 {run['final_p50_s']:.2f} s, p95 "
+                f"{run['final_p95_s']:.2f} s"
+            )
+    return out
+
+
 def line(name: str, fig: dict[str, Any]) -> str:
+    if name == "platform":
+        return "\n".join(platform_lines(fig))
     if name == "peers":
         return "\n".join(peer_lines(fig))
     if name == "loop":
@@ -117,6 +145,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         from bench.bench_images import run_images_bench
 
         results["images"] = await asyncio.to_thread(run_images_bench)
+    if "platform" in want:
+        from bench.platform import platform_bench
+        from core.image.tiny import build_tiny_pipeline, default_tiny_image_dir
+
+        model = args.model or str(
+            await asyncio.to_thread(build_bench_text_model, default_bench_dir())
+        )
+        image = await asyncio.to_thread(build_tiny_pipeline, default_tiny_image_dir())
+        results["platform"] = await platform_bench(model, str(image))
     return {k: results[k] for k in ALL if k in want and k in results}
 
 
