@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -110,6 +111,36 @@ def line(name: str, fig: dict[str, Any]) -> str:
     return f"{name}: {fig['ratio']:.2f}x ({detail}{target})"
 
 
+def machine_info() -> dict[str, Any]:
+    """What the figures depend on: the CPU, threads, libraries, and how busy the machine was."""
+    import platform
+
+    import torch
+    import transformers
+
+    cpu = platform.processor()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "load_average": os.getloadavg(),
+    }
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    load = ", ".join(f"{x:.1f}" for x in m["load_average"])
+    return (
+        f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} "
+        f"threads), transformers {m['transformers']}; load average at start {load}"
+    )
+
+
 def startup(passes: int = 3) -> dict[str, Any]:
     """Wall time of `muse --help` (imports and argument parsing: what every command pays)."""
     exe = shutil.which("muse", path=os.path.dirname(sys.executable)) or "muse"
@@ -166,12 +197,24 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
     parser.add_argument("--save", metavar="PATH", help="also write the JSON (every run) to PATH")
+    parser.add_argument(
+        "--history",
+        metavar="PATH",
+        default="bench-runs.jsonl",
+        help="append this run (machine, time, every figure) as one JSON line ('' = don't)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # generate_batch warns that eos is off: on purpose, every peer generates its full length.
     logging.getLogger("ContinuousBatchingLogger").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    machine = machine_info()
+    print(machine_line(machine), flush=True)
     results = asyncio.run(run(args))
+    if args.history:
+        record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine, **results}
+        with open(args.history, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
     if args.save:
         with open(args.save, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
