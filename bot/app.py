@@ -21,6 +21,8 @@ from bot.platforms import adapter_factories, configured_platforms
 from bot.privacy import prune_old
 from bot.supervise import supervise
 from core.chat.service import Muse
+from core.errors import ModelUnavailable
+from core.fair_use.guard import Guard
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
 from core.image.choose import make_image_backend
@@ -34,6 +36,7 @@ from core.schedule.scheduler import Scheduler
 from core.text.backend import TextBackend
 from core.text.catalog import ModelEntry, TextModels
 from core.text.choose import make_text_backend
+from core.text.engine import TextEngine
 from core.text.settings import DEFAULT_MODEL_NAME
 from core.text.tiny import build_tiny_text_model, default_tiny_dir
 
@@ -101,6 +104,7 @@ async def build_muse(
             log.warning("using a tiny RANDOM image model: its pictures are noise")
         await image.load(image_model)
         _loaded("image", image, began)
+    guard = await build_guard(config, text, arbiter, tiny=tiny)
     memory = health.memory = await Memory.open(db or config.muse.db)
     health.muse = Muse(
         memory=memory,
@@ -110,11 +114,49 @@ async def build_muse(
         policy=Policy(config.policy),
         limits=config.limits,
         moderator=Moderator(config.moderation),
+        guard=guard,
         image_engine=image,
         image_settings=config.image,
         models=models,
     )
     return health.muse
+
+
+async def build_guard(
+    config: Config, text: TextBackend, arbiter: DeviceArbiter, *, tiny: bool = False
+) -> Guard | None:
+    """[guard]: "same" asks the chat engine; another model gets an engine of its own (a
+    classifier needs its own weights) on the same device arbiter, greedy, without the
+    prefix cache (each question is new), no adapters or quantization of the chat model's.
+    The guard runs in-process: with [text] backend = "openai" it needs a model of its own."""
+    name = config.guard.model
+    if not name:
+        return None
+    if not isinstance(text, TextEngine) and (name == "same" or tiny):
+        raise ModelUnavailable(
+            '[guard] model = "same" asks the in-process chat model, and [text] backend = '
+            '"openai" runs it on a server: name a guard model for Muse to load instead'
+        )
+    if name == "same" or tiny:
+        assert isinstance(text, TextEngine)
+        if tiny and name != "same":
+            log.warning("--tiny: the guard asks the tiny random model (its answers are noise)")
+        return Guard(config.guard, text)
+    settings = config.text.model_copy(
+        update={
+            "model": name,
+            "backend": "local",
+            "prefix_cache_mb": 0,
+            "adapters": [],
+            "quantization": "none",
+            "models": [],
+        }
+    )
+    engine = TextEngine(settings, arbiter)
+    began = time.monotonic()
+    await engine.load()
+    _loaded("guard", engine, began)
+    return Guard(config.guard, engine)
 
 
 async def housekeeping(muse: Muse, config: Config) -> None:

@@ -26,6 +26,7 @@ from adapters.discord.cogs.schedule import ScheduleCog
 from adapters.discord.context import DiscordContext
 from adapters.discord.images import ImageButton
 from adapters.discord.outbound import DiscordOutbound
+from adapters.discord.regenerate import RegenerateView
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.sync import sync_on_start
 from adapters.discord.translate import PLATFORM
@@ -85,6 +86,7 @@ class DiscordAdapter:
         if commands_.get("model") is not None:  # [[text.models]] offers a choice
             await bot.add_cog(ModelCog(self.context))
         bot.add_dynamic_items(ImageButton)  # buttons of pictures posted before a restart
+        bot.add_view(RegenerateView())  # 🔄 under chat answers, before a restart too
         self.muse.outbounds[PLATFORM] = self.outbound
         self.publishing = asyncio.create_task(
             sync_on_start(bot, self.settings, self.context.published)

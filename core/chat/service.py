@@ -9,12 +9,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from core.chat import regenerate as regen
 from core.chat.events import Message
+from core.chat.feedback import Reaction
 from core.chat.prompt import Turn, build_prompt
-from core.chat.reply import Outbound, Reply, Sent
+from core.chat.reply import Outbound, Reply, Sent, Target
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import Busy, PermissionDenied, Terms, UserError
 from core.fair_use.admission import Admission, Ticket
+from core.fair_use.guard import Guard
 from core.fair_use.moderation import Moderator, Refused
 from core.fair_use.policy import Policy
 from core.fair_use.quotas import OverLimit, Quotas
@@ -29,6 +32,8 @@ from core.text.backend import StreamInterrupted, TextBackend
 from core.text.catalog import TextModels
 from core.text.engine import generation_settings
 from core.text.settings import TextSettings
+from core.tuning import record
+from core.tuning.generations import Generations
 
 log = logging.getLogger(__name__)
 POSITION_POLL_SECONDS = 2.0
@@ -74,6 +79,7 @@ class Muse:
     policy: Policy = field(default_factory=lambda: Policy(PolicySettings()))
     limits: LimitSettings = field(default_factory=LimitSettings)
     moderator: Moderator = field(default_factory=Moderator)
+    guard: Guard | None = None  # [guard]: a safety classifier on prompts and/or replies
     image_engine: ImageEngine | None = None
     image_settings: ImageSettings | None = None
     commands: CommandRegistry = field(default_factory=CommandRegistry)
@@ -91,6 +97,7 @@ class Muse:
         slots = self.text_settings.max_in_flight if remote else self.text_settings.max_batch_size
         self.admission = Admission(self.limits.queue_depth, slots)
         self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
+        self.generations = Generations(self.memory.connection)
 
     # -- fair use ---------------------------------------------------------------------------
 
@@ -148,6 +155,16 @@ class Muse:
     async def persona_for(self, conversation: str) -> str:
         return await self.memory.get_persona(conversation) or self.text_settings.system_prompt
 
+    async def adapter_for(
+        self, conversation: str, engine: TextBackend | None = None
+    ) -> str | None:
+        """The LoRA persona bound with /persona set --adapter, if the engine (the
+        conversation's /model, else [text]'s) still has it."""
+        return record.loaded_adapter(
+            await self.memory.get_persona_adapter(conversation),
+            (engine or self.text_engine).adapters,
+        )
+
     async def handle_message(self, msg: Message, reply: Reply) -> Sent | None:
         """Answer one message addressed to Muse, streaming the reply; store both sides."""
         if msg.author_is_bot or not self.policy.may_talk(msg):
@@ -183,14 +200,15 @@ class Muse:
 
     async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
         key = msg.conversation
-        history = [
-            Turn(m.role, m.content, m.author_name)
-            for m in await self.memory.recent(key, self.text_settings.history_messages)
-        ]
+        if self.guard is not None:
+            await self.guard.check_prompt(text, key)
+        stored = await self.memory.recent(key, self.text_settings.history_messages)
+        history = [Turn(m.role, m.content, m.author_name) for m in stored]
         engine = await self.text_for(key)
+        persona, adapter = await self.persona_for(key), await self.adapter_for(key, engine)
         prompt = build_prompt(
             engine.tokenizer,
-            await self.persona_for(key),
+            persona,
             history,
             Turn("user", text, msg.display_name),
             self.text_settings.prompt_tokens,
@@ -211,7 +229,7 @@ class Muse:
         async def pieces() -> AsyncIterator[str]:
             nonlocal tokens
             gen = generation_settings(self.text_settings)
-            stream = engine.generate(prompt, gen, cache_key=key)
+            stream = engine.generate(prompt, gen, cache_key=key, adapter=adapter)
             shown = False
             try:
                 async for piece in stream:
@@ -233,7 +251,10 @@ class Muse:
                 yield EMPTY_REPLY
 
         async def moderated() -> AsyncIterator[str]:
-            async for piece in self.moderator.filter_stream(pieces(), key):
+            source = pieces()
+            if self.guard is not None:
+                source = self.guard.filter_reply(source, text, key)
+            async for piece in self.moderator.filter_stream(source, key):
                 collected.append(piece)
                 yield piece
 
@@ -246,7 +267,71 @@ class Muse:
             await self.memory.add_message(
                 key, "assistant", final, author_name="Muse", platform_message_id=sent.first_id
             )
+            if record.worth_keeping(final, (INTERRUPTED_MARK, CUT_SHORT_MARK, EMPTY_REPLY)):
+                await self.generations.record(
+                    key,
+                    prompt.messages,
+                    final,
+                    sent.message_ids,
+                    asker=f"{msg.platform}:{msg.author_id}",
+                    authors=record.authors(msg.platform, stored),
+                    persona=record.persona_label(persona, self.text_settings, adapter),
+                    adapter=adapter,
+                    model=engine.model_name,
+                )
         return sent
+
+    async def regenerate(
+        self, msg: Message, reply: Reply, message_id: str | None = None
+    ) -> Sent | None:
+        """A new reply to the prompt of Muse's reply `message_id` (None: its latest here);
+        both are kept (core/chat/regenerate.py). Errors become replies, as for messages."""
+        if not self.policy.may_talk(msg):
+            return None
+        with request_scope():
+            received, outcome = time.monotonic(), "rejected"
+            try:
+                sent = await regen.regenerate(self, msg, reply, message_id)
+                outcome = "answered"
+                return sent
+            except UserError as exc:
+                outcome = outcome_of(exc)
+                return await reply.send(str(exc), ephemeral=True)
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                if not await self._cancelled(reply):
+                    raise
+                return None
+            except Exception:
+                outcome = "error"
+                return await self._apologize(reply, "regeneration in %s", msg.conversation)
+            finally:
+                seconds = time.monotonic() - received
+                metrics.request_finished(msg.platform, "text", outcome, seconds)
+
+    async def regenerate_reaction(self, reaction: Reaction) -> None:
+        """🔄 on one of Muse's replies: the new reply goes where that reply is."""
+        r = reaction
+        outbound = self.outbounds.get(r.platform)
+        if outbound is None:
+            log.warning("%s: 🔄 but no outbound poster for the platform", r.platform)
+            return
+        msg = Message(
+            platform=r.platform,
+            channel=r.channel,
+            author_id=r.user_id,
+            text="",
+            workspace=r.workspace,
+            thread=r.thread,
+        )
+        found = await self.generations.by_reply(r.message_id)
+        thread = regen.thread_of(found.conversation) if found is not None else r.thread
+        try:
+            reply = await outbound.open(Target(r.platform, r.channel, r.workspace, thread))
+        except UserError as exc:
+            log.info("%s: cannot regenerate in %s: %s", r.platform, r.channel, exc)
+            return
+        await self.regenerate(msg, reply, r.message_id)
 
     # -- commands -------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from core.chat.events import Message
 from core.chat.reply import Reply
 from core.errors import OptionError
 from core.fair_use.admission import Admission, Ticket
+from core.fair_use.guard import Guard
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
 from core.fair_use.quotas import Quotas
@@ -26,6 +27,7 @@ from core.memory.store import Memory
 from core.text.backend import TextBackend
 from core.text.catalog import TextModels
 from core.text.settings import TextSettings
+from core.tuning.generations import Generations
 
 __all__ = ["Command", "CommandContext", "CommandHost", "CommandRegistry", "parse_command_line"]
 
@@ -38,6 +40,8 @@ class CommandHost(Protocol):
     text_settings: TextSettings
     policy: Policy
     moderator: Moderator
+    guard: Guard | None
+    generations: Generations
     quotas: Quotas
     admission: Admission
     image_engine: ImageEngine | None

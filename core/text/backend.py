@@ -27,7 +27,7 @@ class PromptInput(Protocol):
     def ids(self) -> list[int]: ...
 
     @property
-    def messages(self) -> tuple[dict[str, str], ...]: ...
+    def messages(self) -> list[dict[str, str]]: ...
 
 
 class EngineUnavailable(UserError):
@@ -66,11 +66,16 @@ class TextBackend(Protocol):
     tokenizer: Any  # what build_prompt counts the budget with
     device: Any  # where it runs (a torch device, or the server's URL), for /metrics
     dtype: Any
+    adapters: tuple[str, ...]  # LoRA personas it can answer with ([[text.adapters]])
 
     async def load(self, model: str | None = None) -> None: ...
 
     def generate(
-        self, prompt: PromptInput, gen: GenerationSettings, cache_key: str | None = None
+        self,
+        prompt: PromptInput,
+        gen: GenerationSettings,
+        cache_key: str | None = None,
+        adapter: str | None = None,
     ) -> TextStream: ...
 
     def forget(self, cache_key: str) -> None: ...

@@ -50,6 +50,8 @@ class OpenAIBackend:
             ),
             max_retries=settings.max_retries,
         )
+        # LoRA personas are the server's models by these names (vLLM: --lora-modules NAME=PATH).
+        self.adapters = tuple(a.name for a in settings.adapters)
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._open = 0
 
@@ -91,28 +93,41 @@ class OpenAIBackend:
         await self.client.close()
 
     def generate(
-        self, prompt: PromptInput, gen: GenerationSettings, cache_key: str | None = None
+        self,
+        prompt: PromptInput,
+        gen: GenerationSettings,
+        cache_key: str | None = None,
+        adapter: str | None = None,
     ) -> TextStream:
         metrics.tokens(prompt=len(prompt.ids))
-        out = TextStream(self._pieces(prompt, gen, lambda n: setattr(out, "tokens", n)))
+        model = adapter or self.model_name
+        out = TextStream(self._pieces(prompt, gen, model, lambda n: setattr(out, "tokens", n)))
         return out
 
     async def _pieces(
-        self, prompt: PromptInput, gen: GenerationSettings, count: Callable[[int], None]
+        self,
+        prompt: PromptInput,
+        gen: GenerationSettings,
+        model: str,
+        count: Callable[[int], None],
     ) -> AsyncGenerator[str, None]:
         async with self._slots:
             self._open += 1
             try:
                 # aclosing: closing this stream closes the reply's at once (and its HTTP
                 # stream with it), not whenever the garbage collector gets to it.
-                async with contextlib.aclosing(self._reply(prompt, gen, count)) as reply:
+                async with contextlib.aclosing(self._reply(prompt, gen, model, count)) as reply:
                     async for piece in reply:
                         yield piece
             finally:
                 self._open -= 1
 
     async def _reply(
-        self, prompt: PromptInput, gen: GenerationSettings, count: Callable[[int], None]
+        self,
+        prompt: PromptInput,
+        gen: GenerationSettings,
+        model: str,
+        count: Callable[[int], None],
     ) -> AsyncGenerator[str, None]:
         pieces, usage = 0, None
         finished = False
@@ -128,7 +143,7 @@ class OpenAIBackend:
                     else:
                         async with asyncio.timeout_at(deadline):
                             if stream is None:
-                                stream = await self._start(prompt, gen)
+                                stream = await self._start(prompt, gen, model)
                             chunk = await anext(stream, None)
                 except TimeoutError:
                     raise EngineUnavailable(
@@ -165,13 +180,13 @@ class OpenAIBackend:
                 )
             raise StreamInterrupted("the model server ended the stream mid-reply")
 
-    async def _start(self, prompt: PromptInput, gen: GenerationSettings) -> Any:
+    async def _start(self, prompt: PromptInput, gen: GenerationSettings, model: str) -> Any:
         """Open the stream; refusals (after the SDK's retries) become EngineUnavailable."""
         base = self.settings.base_url
         extra: dict[str, Any] = dict(self.settings.extra_body)
         try:
             return await self.client.chat.completions.create(
-                model=self.model_name,
+                model=model,
                 messages=list(prompt.messages),  # type: ignore[arg-type]
                 stream=True,
                 stream_options={"include_usage": True},
@@ -194,7 +209,7 @@ class OpenAIBackend:
             # 400/404 and the like are the operator's to fix: logged, and an apology.
             raise RuntimeError(
                 f"the model server at {base} refused the request for model "
-                f"{self.model_name!r}: HTTP {exc.status_code}: {exc.message}"
+                f"{model!r}: HTTP {exc.status_code}: {exc.message}"
             ) from exc
         except openai.APITimeoutError as exc:
             raise EngineUnavailable(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_MODEL_NAME",
     "DEFAULT_SYSTEM_PROMPT",
     "DEFAULT_TEXT_MODEL",
+    "AdapterEntry",
     "NamedModel",
     "TextSettings",
 ]
@@ -31,6 +32,7 @@ class NamedModel(BaseModel):
     Generation settings, timeouts and limits are [text]'s."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    label_key: ClassVar[str] = "name"
 
     name: str = Field(
         pattern=r"^[a-z0-9][a-z0-9._-]{0,39}$",
@@ -53,6 +55,30 @@ class NamedModel(BaseModel):
             raise ValueError(f'model {self.name!r}: backend = "openai" needs base_url')
         if self.name == DEFAULT_MODEL_NAME:
             raise ValueError(f"{DEFAULT_MODEL_NAME!r} is [text]'s own model; choose another name")
+        return self
+
+
+# PEFT's name for "no adapter" in a mixed batch: an adapter may not take it.
+BASE_ADAPTER = "__base__"
+
+
+class AdapterEntry(BaseModel):
+    """[[text.adapters]] — one LoRA persona: a PEFT adapter folder or hub id, by name."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    label_key: ClassVar[str] = "name"
+
+    name: str = Field(description="what /persona set --adapter NAME calls it")
+    path: str = Field(description="PEFT adapter folder or Hugging Face hub id")
+
+    @model_validator(mode="after")
+    def _usable(self) -> Self:
+        if not self.name.strip() or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"adapter name {self.name!r}: use letters, digits, - and _")
+        if self.name == BASE_ADAPTER:
+            raise ValueError(f"{BASE_ADAPTER!r} is PEFT's name for the base model")
+        if not self.path.strip():
+            raise ValueError(f"adapter {self.name!r} needs a path (folder or hub id)")
         return self
 
 
@@ -155,6 +181,15 @@ class TextSettings(BaseModel):
     history_messages: int = Field(
         200, ge=0, le=100000, description="most stored messages read back per prompt"
     )
+    quantization: Literal["none", "int8", "int4"] = Field(
+        "none",
+        description="weight-only quantization at load (torchao): int8 anywhere, int4 on CUDA "
+        "with bfloat16",
+    )
+    adapters: list[AdapterEntry] = Field(
+        default_factory=list,
+        description="LoRA personas: [[text.adapters]] name = ..., path = ... (PEFT adapters)",
+    )
     models: list[NamedModel] = Field(
         default_factory=list,
         description="[[text.models]]: more models, local or remote, that admins may choose per "
@@ -169,6 +204,7 @@ class TextSettings(BaseModel):
             "base_url": named.base_url,
             "tokenizer": named.tokenizer,
             "models": [],
+            "adapters": [],  # [text]'s LoRA adapters fit [text]'s base model only
         }
         if api_key:
             update["api_key"] = SecretStr(api_key)
@@ -187,6 +223,27 @@ class TextSettings(BaseModel):
         if self.backend == "openai" and not self.base_url.startswith(("http://", "https://")):
             raise ValueError(
                 'backend = "openai" needs base_url = "http://host:port/v1" (the server\'s API root)'
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _adapters_unique(self) -> Self:
+        names = [a.name for a in self.adapters]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"adapters: name(s) used twice: {', '.join(twice)}")
+        return self
+
+    @model_validator(mode="after")
+    def _quantization_runs_on_device(self) -> Self:
+        if self.quantization == "int4" and self.device in ("cpu", "mps"):
+            raise ValueError(
+                f"quantization = 'int4' needs a CUDA GPU (torchao's int4 weight-only kernels "
+                f"are CUDA-only); device = {self.device!r}: use 'int8' or 'none'"
+            )
+        if self.quantization == "int4" and self.dtype in ("float32", "float16"):
+            raise ValueError(
+                f"quantization = 'int4' runs in bfloat16 (torchao's int4 kernel); "
+                f"dtype = {self.dtype!r}: use 'bfloat16' or 'auto'"
             )
         return self
 
