@@ -104,7 +104,7 @@ async def build_muse(
             log.warning("using a tiny RANDOM image model: its pictures are noise")
         await image.load(image_model)
         _loaded("image", image, began)
-    guard = await build_guard(config, text, arbiter, tiny=tiny)
+    guard = await build_guard(config, text, tiny=tiny, arbiter=arbiter)
     memory = health.memory = await Memory.open(db or config.muse.db)
     health.muse = Muse(
         memory=memory,
@@ -123,7 +123,11 @@ async def build_muse(
 
 
 async def build_guard(
-    config: Config, text: TextBackend, arbiter: DeviceArbiter, *, tiny: bool = False
+    config: Config,
+    text: TextBackend,
+    *,
+    tiny: bool = False,
+    arbiter: DeviceArbiter | None = None,
 ) -> Guard | None:
     """[guard]: "same" asks the chat engine; another model gets an engine of its own (a
     classifier needs its own weights) on the same device arbiter, greedy, without the
@@ -152,7 +156,7 @@ async def build_guard(
             "models": [],
         }
     )
-    engine = TextEngine(settings, arbiter)
+    engine = TextEngine(settings, arbiter or getattr(text, "arbiter", None) or DeviceArbiter())
     began = time.monotonic()
     await engine.load()
     _loaded("guard", engine, began)
