@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core.chat.events import Message
-from core.chat.prompt import Turn, build_prompt
+from core.chat.recall import Recall
 from core.chat.reply import Outbound, Reply, Sent
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import Busy, PermissionDenied, Terms, UserError
@@ -21,6 +21,7 @@ from core.fair_use.quotas import OverLimit, Quotas
 from core.fair_use.settings import LimitSettings, PolicySettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings
+from core.memory.settings import MemorySettings
 from core.memory.store import Memory
 from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
@@ -73,6 +74,7 @@ class Muse:
     moderator: Moderator = field(default_factory=Moderator)
     image_engine: ImageEngine | None = None
     image_settings: ImageSettings | None = None
+    memory_settings: MemorySettings = field(default_factory=MemorySettings)
     commands: CommandRegistry = field(default_factory=CommandRegistry)
     # Filled by adapters as they start: platform name -> outbound poster.
     outbounds: dict[str, Outbound] = field(default_factory=dict)
@@ -84,6 +86,9 @@ class Muse:
     def __post_init__(self) -> None:
         self.admission = Admission(self.limits.queue_depth, self.text_settings.max_batch_size)
         self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
+        self.recall = Recall(
+            self.memory, self.text_engine, self.text_settings, self.memory_settings, self.policy
+        )
 
     # -- fair use ---------------------------------------------------------------------------
 
@@ -160,19 +165,8 @@ class Muse:
             metrics.request_finished(msg.platform, "text", outcome, time.monotonic() - received)
 
     async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
-        key = msg.conversation
-        history = [
-            Turn(m.role, m.content, m.author_name)
-            for m in await self.memory.recent(key, self.text_settings.history_messages)
-        ]
-        prompt = build_prompt(
-            self.text_engine.tokenizer,
-            await self.persona_for(key),
-            history,
-            Turn("user", text, msg.display_name),
-            self.text_settings.prompt_tokens,
-            self.text_settings.trim_chunk_turns,
-        )
+        # Summary, own turns and channel context (core/chat/recall.py).
+        key, prompt = await self.recall.prompt(msg, text)
         # Stored before generating: a crash mid-reply must not lose what the user said.
         await self.memory.add_message(
             key,
@@ -282,5 +276,6 @@ class Muse:
             return None
 
     async def close(self) -> None:
+        await self.recall.close()  # summaries being written are dropped (turns stay stored)
         await self.arbiter.close()
         await self.memory.close()
