@@ -87,6 +87,7 @@ async def build_muse(
         moderator=Moderator(config.moderation),
         image_engine=image,
         image_settings=config.image,
+        memory_settings=config.memory,
     )
     return health.muse
 

@@ -32,7 +32,9 @@ SUMMARIZER = (
 NO_SUMMARY = "(the model wrote no summary of the earlier conversation)"
 
 
-def summary_ids(tokenizer: Any, previous: str | None, lines: Sequence[str], words: int) -> list[int]:
+def summary_ids(
+    tokenizer: Any, previous: str | None, lines: Sequence[str], words: int
+) -> list[int]:
     parts = [f"Summary so far:\n{previous}\n"] if previous else []
     parts.append("Conversation:\n" + "\n".join(lines))
     parts.append(f"\nWrite the updated summary in at most {words} words.")
@@ -114,7 +116,8 @@ class Summarizer:
             batch.append(message)
             used += cost
         words = max(8, limit * 2 // 3)
-        ids = summary_ids(tokenizer, old.content if old else None, [line_of(m) for m in batch], words)
+        previous = old.content if old else None
+        ids = summary_ids(tokenizer, previous, [line_of(m) for m in batch], words)
         ids = ids[-self.text.prompt_tokens :]  # one overlong turn must not break the engine
         content = await generate(self.engine, ids, limit) or (old.content if old else NO_SUMMARY)
         oldest = min(m.created_at for m in batch)

@@ -137,9 +137,7 @@ class ChannelStore:
             return ChannelSettings()
         return ChannelSettings(row["scope"], bool(row["context"]))
 
-    async def set_settings(
-        self, channel: str, *, scope: Scope, context: bool, set_by: str
-    ) -> None:
+    async def set_settings(self, channel: str, *, scope: Scope, context: bool, set_by: str) -> None:
         await self._db.execute(
             "INSERT INTO channel_memory (channel, scope, context, set_by, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel) DO UPDATE SET scope = excluded.scope,"
