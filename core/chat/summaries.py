@@ -105,7 +105,8 @@ class Summarizer:
         if not pending:
             return False
         tokenizer = self.engine.tokenizer
-        limit = self.settings.summary_tokens
+        # A summary takes at most a quarter of the prompt, so turns still fit beside it.
+        limit = min(self.settings.summary_tokens, max(16, self.text.prompt_tokens // 4))
         room = self.text.prompt_tokens - limit - 64  # the instructions and the template
         used = count_tokens(tokenizer, old.content) if old else 0
         batch: list[StoredMessage] = []
