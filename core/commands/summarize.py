@@ -18,10 +18,11 @@ from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import OptionError, UserError
 from core.text.request import GenerationSettings
 
-__all__ = ["Window", "parse_window", "register", "summarize_command"]
+__all__ = ["MAX_HOURS", "Window", "parse_window", "register", "summarize_command"]
 
 USAGE = "[thread | last N hours]"
 DEFAULT_HOURS = 24
+MAX_HOURS = 168  # a week: Discord's option range says the same
 _HOURS = re.compile(r"^(?:last\s+)?(\d+)\s*(?:h|hr|hrs|hour|hours)?$")
 EMPTY = "(no summary: the model ended before writing anything)"
 
@@ -69,7 +70,7 @@ async def summarize_command(ctx: CommandContext, args: str) -> None:
     muse, msg = ctx.muse, ctx.message
     settings = muse.recall.settings
     thread = None if msg.starts_thread else msg.thread
-    window = parse_window(args, thread, settings.summarize_max_hours)
+    window = parse_window(args, thread, MAX_HOURS)
     reader = muse.recall.histories.get(msg.platform)
     if reader is None:
         raise UserError("I cannot read this chat's history here, so there is nothing to summarise.")

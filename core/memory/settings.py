@@ -63,6 +63,3 @@ class MemorySettings(BaseModel):
     summarize_max_messages: int = Field(
         400, ge=1, le=10000, description="most platform messages /summarize reads"
     )
-    summarize_max_hours: int = Field(
-        168, ge=1, le=8760, description="longest window /summarize last N hours accepts"
-    )
