@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,9 +18,12 @@ from hypothesis import strategies as st
 
 from bot.features import register_commands
 from bot.privacy import export_conversation, prune_old
+from core.chat import summaries
 from core.chat.events import Message, conversation_key
 from core.chat.service import Muse
 from core.chat.timeline import SUMMARY_HEADER
+from core.commands.summarize import MAX_HOURS, Window, parse_window
+from core.errors import OptionError
 from core.fair_use.policy import Policy
 from core.fair_use.settings import LimitSettings, PolicySettings
 from core.memory.settings import MemorySettings
@@ -213,6 +217,35 @@ async def test_the_prompt_prefix_holds_across_turns_with_a_summary_and_context(
     assert quick.text_engine.prefix_cache.hits == hits + 1
 
 
+async def test_a_summary_is_summarised_again_with_the_turns_that_fell_out(
+    quick: Muse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = quick.recall.store
+    await store.save_summary(CHANNEL, "Ann planned a picnic.", 0, time.time())
+    ids = [
+        await quick.memory.add_message(
+            CHANNEL, "user", f"turn {i}", author_id="ann", author_name="Ann"
+        )
+        for i in range(3)
+    ]
+    asked: list[tuple[str | None, list[str]]] = []
+    real = summaries.summary_ids
+
+    def spy(tokenizer: Any, previous: str | None, lines: Any, words: int) -> list[int]:
+        asked.append((previous, list(lines)))
+        return real(tokenizer, previous, lines, words)
+
+    monkeypatch.setattr(summaries, "summary_ids", spy)
+    quick.recall.summarizer.request(CHANNEL, ids[1])  # the first two fell out
+    await quick.recall.summarizer.settle()
+    assert asked == [("Ann planned a picnic.", ["Ann: turn 0", "Ann: turn 1"])]
+    summary = await store.summary(CHANNEL)
+    assert summary is not None and (summary.revisions, summary.through_id) == (2, ids[1])
+    assert summary.content  # the model's text, or the previous summary if it wrote none
+    _, prompt = await quick.recall.prompt(said("and now?"), "and now?")
+    assert "turn 0" not in prompt.text and "Ann: turn 2" in prompt.text
+
+
 # -- isolation: random interleavings across places ------------------------------------------
 
 PLACES = [  # (workspace, channel, thread, is_dm)
@@ -274,3 +307,32 @@ async def test_interleavings_never_leak_one_channels_text_into_anothers_prompt(
         for writer in range(len(PLACES)):
             if not visible_from(place, writer):
                 assert f"mark{writer}z" not in recalled.prompt.text, (place, writer)
+
+
+@pytest.mark.parametrize(
+    ("args", "thread", "window"),
+    [
+        ("", None, Window(None, 24)),
+        ("", "t1", Window("t1", None)),
+        ("thread", "t1", Window("t1", None)),
+        ("last 6 hours", "t1", Window(None, 6)),
+        ("  Last  2 h ", None, Window(None, 2)),
+        ("12", None, Window(None, 12)),
+    ],
+)
+def test_summarize_windows(args: str, thread: str | None, window: Window) -> None:
+    assert parse_window(args, thread, MAX_HOURS) == window
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ("yesterday", "/summarize takes [thread | last N hours], e.g. /summarize last 6 hours."),
+        ("last 0 hours", "/summarize can look back 1 to 168 hours, not 0."),
+        ("thread", "/summarize thread works inside a thread; here, try last N hours."),
+    ],
+)
+def test_summarize_windows_refused(args: str, error: str) -> None:
+    with pytest.raises(OptionError) as refused:
+        parse_window(args, None, MAX_HOURS)
+    assert str(refused.value) == error

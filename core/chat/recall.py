@@ -74,7 +74,6 @@ class Recall:
         await self.store.set_settings(
             channel_key(msg), scope=new_scope, context=new_context, set_by=msg.author_id
         )
-        self.engine.forget(channel_key(msg))
         return new_scope, new_context
 
     # -- answering ---------------------------------------------------------------------------
@@ -120,7 +119,7 @@ class Recall:
     async def _channel_view(self, channel: str, limit: int) -> list[Item]:
         """A thread's view of its channel: the newest turns and context, as context lines."""
         turns = [
-            Item(m.created_at, "context", m.content, m.author_name or "Muse")
+            Item(m.created_at, "context", m.content, m.author_name or _speaker(m.role))
             for m in await self.memory.recent(channel, limit)
         ]
         seen = sorted(turns + await self._context(channel, limit), key=lambda i: i.at)
@@ -154,3 +153,7 @@ class Recall:
 
     async def close(self) -> None:
         await self.summarizer.close()
+
+
+def _speaker(role: str) -> str:
+    return "Muse" if role == "assistant" else "someone"

@@ -20,7 +20,7 @@ from core.chat.prompt import MessageTooLong, Prompt, Turn, count_tokens, render
 
 __all__ = ["CONTEXT_HEADER", "Assembled", "Item", "assemble", "system_text"]
 
-CONTEXT_HEADER = "(Said in the channel meanwhile, not to you:)"
+CONTEXT_HEADER = "(Also said here meanwhile:)"
 SUMMARY_HEADER = "Summary of the earlier conversation:"
 
 
