@@ -60,7 +60,7 @@ async def test_summarize_pages_back_through_channel_history(
         standin.past_message(GENERAL_CHANNEL_ID, f"step {i}", at=now - 3000 + i, author=author)
     async with running(dmuse, standin):
         await synced(standin)
-        record, [answer] = await slash_and_wait(standin, "summarize", {"hours": 2})
+        _, [answer] = await slash_and_wait(standin, "summarize", {"hours": 2})
     reads = standin.calls("GET", HISTORY)
     assert [c.query.get("limit") for c in reads] == ["100", "100"]
     assert "before" not in reads[0].query

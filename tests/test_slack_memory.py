@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.slack.history import MAX_PAGES
 from core.chat.recall import Recalled
 from core.chat.service import Muse
 from core.chat.timeline import CONTEXT_HEADER, SUMMARY_HEADER
@@ -216,6 +217,23 @@ async def test_summarize_reads_channel_history_with_slack_cursors(
     assert len(shown) == 5 and old["text"] not in shown
     [answer] = [p for p in posts(slack) if "thread_ts" not in p.params]
     assert answer.params["channel"] == CHANNEL_ID and answer.params["text"]
+
+
+async def test_summarize_follows_the_cursor_a_bounded_number_of_times(
+    smuse: Muse, slack: SlackApiStandin
+) -> None:
+    # As Slack limits apps outside the Marketplace: small pages (and one call a minute).
+    now = time.time()
+    for i in range(40):
+        slack.said(CHANNEL_ID, BOB, f"chatter {i}", ts=f"{now - 900 + i:.6f}")
+    slack.history_page_max = 3
+    async with running(smuse, slack) as r:
+        await r.command("/summarize", "last 1 hour")
+        await eventually(lambda: _posted(slack))
+    calls = slack.calls("conversations.history")
+    assert len(calls) == MAX_PAGES and calls[-1].response["has_more"]
+    # The newest messages were read: history pages come newest first.
+    assert calls[0].response["messages"][0]["text"] == "chatter 39"
 
 
 async def _posted(slack: SlackApiStandin) -> bool:

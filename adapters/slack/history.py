@@ -2,8 +2,9 @@
 conversations.history (newest first, `oldest` bound) and conversations.replies (a thread,
 oldest first), paged with `cursor` / `response_metadata.next_cursor` as Slack documents.
 
-Newer non-Marketplace apps get low limits on these methods (platform notes): one read
-asks for at most `limit` messages, in pages of up to PAGE.
+Apps distributed outside the Marketplace get low limits on these methods (since 2025: 15
+messages a page, one call a minute): one read asks for at most `limit` messages, in pages
+of up to PAGE, and follows the cursor MAX_PAGES times at most, summarising what it got.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from adapters.slack.triggers import CHAT_SUBTYPES
 from core.chat.events import Message
 from core.chat.history import HistoryDenied, PastMessage
 
-__all__ = ["PAGE", "SlackHistory", "denied"]
+__all__ = ["MAX_PAGES", "PAGE", "SlackHistory", "denied"]
 
 PAGE = 200  # Slack recommends no more than 200 results a page
+MAX_PAGES = 5
 SCOPES = "channels:history, groups:history, im:history and mpim:history"
 
 
@@ -39,6 +41,8 @@ def denied(error: str, needed: str | None) -> HistoryDenied | None:
             f"This Slack app may not read message history here (missing scope {scope}); "
             "a workspace admin has to add it and reinstall the app."
         )
+    if error == "not_allowed_token_type":
+        return HistoryDenied("Slack does not let this app's bot token read that history.")
     if error in ("channel_not_found", "thread_not_found", "access_denied"):
         return HistoryDenied("Slack won't let me read the history of this channel or thread.")
     return None
@@ -56,7 +60,7 @@ class SlackHistory:
         raw: list[Mapping[str, Any]] = []
         cursor: str | None = None
         try:
-            while len(raw) < limit:
+            for _ in range(MAX_PAGES):
                 page = min(PAGE, limit - len(raw))
                 args: dict[str, Any] = {"channel": place.channel, "limit": page}
                 if since is not None:
@@ -69,7 +73,7 @@ class SlackHistory:
                     resp = await self.client.conversations_history(**args)
                 raw += resp.get("messages") or []
                 cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
-                if not resp.get("has_more") or not cursor:
+                if len(raw) >= limit or not resp.get("has_more") or not cursor:
                     break
         except SlackApiError as exc:
             refusal = denied(str(exc.response.get("error")), exc.response.get("needed"))

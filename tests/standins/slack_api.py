@@ -490,12 +490,12 @@ class SlackApiStandin:
         return sorted(found, key=lambda m: ts_key(m["ts"]))
 
     def _page(
-        self, found: list[dict[str, Any]], params: dict[str, Any], default_limit: int
+        self, found: list[dict[str, Any]], params: dict[str, Any], default_limit: int, most: int
     ) -> dict[str, Any]:
-        """One page as Slack answers it: `limit` (at most 999), `oldest` / `latest`
+        """One page as Slack answers it: `limit` (1 to `most`), `oldest` / `latest`
         (exclusive unless `inclusive`), and an opaque `cursor` to continue from."""
         limit = int(params.get("limit") or default_limit)
-        if not 1 <= limit <= 999:
+        if not 1 <= limit <= most:
             raise SlackError("invalid_limit")
         inclusive = str(params.get("inclusive", "0")).lower() in ("1", "true")
         oldest, latest = params.get("oldest"), params.get("latest")
@@ -533,7 +533,7 @@ class SlackApiStandin:
     def _conversations_history(self, params: dict[str, Any], token: str) -> dict[str, Any]:
         channel = _need(params, "channel", "channel_not_found")
         top = [m for m in self._channel_history(channel) if m.get("thread_ts") in (None, m["ts"])]
-        return self._page(list(reversed(top)), params, 100)  # newest first
+        return self._page(list(reversed(top)), params, 100, 999)  # newest first
 
     def _conversations_replies(self, params: dict[str, Any], token: str) -> dict[str, Any]:
         channel = _need(params, "channel", "channel_not_found")
@@ -542,7 +542,7 @@ class SlackApiStandin:
         if not any(m["ts"] == ts for m in found):
             raise SlackError("thread_not_found")
         thread = [m for m in found if m["ts"] == ts or m.get("thread_ts") == ts]
-        return self._page(thread, params, 1000)  # the parent first, then replies, oldest first
+        return self._page(thread, params, 1000, 1000)  # the parent, then replies, oldest first
 
     def _users_info(self, params: dict[str, Any], token: str) -> dict[str, Any]:
         user = _need(params, "user", "user_not_found")
