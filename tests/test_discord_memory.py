@@ -81,3 +81,27 @@ async def test_summarize_without_read_history_permission_says_so(
     assert told["flags"] & (1 << 6)  # seen by the asker alone
     assert len(standin.calls("GET", HISTORY)) == 1
     assert record.response_type is not None
+
+
+async def test_admins_opt_a_channel_out_of_context_with_memory(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(dmuse, standin):
+        await synced(standin)
+        await standin.send_user_message(GENERAL_CHANNEL_ID, "for the record")
+        await eventually(lambda: dmuse.recall.store.context(GENERAL_KEY, 0.0, 10))
+        _, [refused] = await slash_and_wait(
+            standin, "memory", {"change": "context off"}, user=NORMAL_USER_ID
+        )
+        assert refused["content"] == "Only admins can change how this channel remembers."
+        _, [done] = await slash_and_wait(
+            standin, "memory", {"change": "context off"}, user=ADMIN_USER_ID
+        )
+        assert done["content"].startswith("Muse no longer keeps messages said here")
+        await standin.send_user_message(GENERAL_CHANNEL_ID, "not for the record")
+        await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} still there?")
+        await answered(dmuse, GENERAL_KEY)  # the aside's handler ended long before
+        _, [shown] = await slash_and_wait(standin, "memory", user=NORMAL_USER_ID)
+    kept = await dmuse.recall.store.context(GENERAL_KEY, 0.0, 10)
+    assert [r.content for r in kept] == ["for the record"]
+    assert "channel context off" in shown["content"] and shown["flags"] & (1 << 6)
