@@ -217,6 +217,26 @@ async def test_the_prompt_prefix_holds_across_turns_with_a_summary_and_context(
     assert quick.text_engine.prefix_cache.hits == hits + 1
 
 
+async def test_a_threads_prompt_prefix_holds_while_its_channel_moves_on(quick: Muse) -> None:
+    quick.recall.settings = MemorySettings(thread_sees_channel=3)
+    prompts = spy_prompts(quick)
+    reply = RecordingReply()
+    for i in range(5):
+        await quick.recall.observe(said(f"before {i}", author="bob"))
+    await quick.handle_message(said("what is going on?", thread="t1"), reply)
+    for i in range(4):
+        await quick.recall.observe(said(f"after {i}", author="bob"))
+    hits = quick.text_engine.prefix_cache.hits
+    await quick.handle_message(said("and now?", thread="t1"), reply)
+    first, second = (p.prompt.text for p in prompts)
+    assert [p.key for p in prompts] == [f"{CHANNEL}:t1"] * 2
+    assert "before 1" not in first and "Bob: before 2" in first  # the newest 3 before
+    assert second.startswith(first)
+    added = second[len(first) :]
+    assert "before" not in added and "after 0" not in added and "Bob: after 3" in added
+    assert quick.text_engine.prefix_cache.hits == hits + 1
+
+
 async def test_a_summary_is_summarised_again_with_the_turns_that_fell_out(
     quick: Muse, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -96,7 +96,8 @@ class Recall:
         ]
         items += await self._context(scope.key, self.settings.context_messages)
         if scope.parent is not None and self.settings.thread_sees_channel:
-            items += await self._channel_view(scope.parent, self.settings.thread_sees_channel)
+            began = min((i.at for i in items), default=time.time())
+            items += await self._channel_view(scope.parent, began)
         assembled = assemble(
             self.engine.tokenizer,
             await self.persona(scope),
@@ -116,14 +117,19 @@ class Recall:
         rows = await self.store.context(key, since, limit)
         return [Item(r.created_at, "context", r.content, r.author_name) for r in rows]
 
-    async def _channel_view(self, channel: str, limit: int) -> list[Item]:
-        """A thread's view of its channel: the newest turns and context, as context lines."""
-        turns = [
-            Item(m.created_at, "context", m.content, m.author_name or _speaker(m.role))
-            for m in await self.memory.recent(channel, limit)
+    async def _channel_view(self, channel: str, began: float) -> list[Item]:
+        """A thread's view of its channel, as context lines: the newest turns and context
+        said before the thread began (fixed from then on, so the prompt prefix holds) and
+        the newest said since (they join at the end)."""
+        limit = self.settings.thread_sees_channel
+        oldest = time.time() - self.settings.context_max_age_hours * HOUR
+        rows = await self.store.said_between(channel, 0.0, began, limit)
+        rows += await self.store.said_between(channel, began, float("inf"), limit)
+        return [
+            Item(r.at, "context", r.content, r.name or "someone")
+            for r in rows
+            if r.is_turn or r.at >= oldest  # context ages out; turns do not
         ]
-        seen = sorted(turns + await self._context(channel, limit), key=lambda i: i.at)
-        return seen[-limit:]
 
     # -- listening ---------------------------------------------------------------------------
 
@@ -153,7 +159,3 @@ class Recall:
 
     async def close(self) -> None:
         await self.summarizer.close()
-
-
-def _speaker(role: str) -> str:
-    return "Muse" if role == "assistant" else "someone"

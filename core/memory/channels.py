@@ -11,7 +11,7 @@ import aiosqlite
 
 from core.memory.store import StoredMessage
 
-__all__ = ["ChannelSettings", "ChannelStore", "ContextRow", "Scope", "Summary"]
+__all__ = ["ChannelSettings", "ChannelStore", "ContextRow", "Said", "Scope", "Summary"]
 
 Scope = Literal["channel", "thread"]
 
@@ -37,6 +37,16 @@ class ContextRow:
     content: str
     platform_message_id: str | None
     created_at: float
+
+
+@dataclass(frozen=True)
+class Said:
+    """A turn or a context row, as another conversation sees it."""
+
+    at: float
+    name: str
+    content: str
+    is_turn: bool
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,22 @@ class ChannelStore:
             (conversation, since, limit),
         ) as cur:
             return [ContextRow(**dict(row)) for row in await cur.fetchall()]
+
+    async def said_between(
+        self, conversation: str, start: float, end: float, limit: int
+    ) -> list[Said]:
+        """The newest `limit` turns and context rows said in [start, end), oldest first."""
+        async with self._db.execute(
+            "SELECT * FROM (SELECT created_at, CASE WHEN role = 'assistant' THEN 'Muse'"
+            " ELSE author_name END AS name, content, 1 AS is_turn FROM messages"
+            " WHERE conversation = ? AND created_at >= ? AND created_at < ?"
+            " UNION ALL SELECT created_at, author_name, content, 0 FROM channel_context"
+            " WHERE conversation = ? AND created_at >= ? AND created_at < ?)"
+            " ORDER BY created_at DESC LIMIT ?",
+            (conversation, start, end, conversation, start, end, limit),
+        ) as cur:
+            rows = [Said(r[0], r[1], r[2], bool(r[3])) for r in await cur.fetchall()]
+        return rows[::-1]
 
     # -- per-channel settings -------------------------------------------------------------
 

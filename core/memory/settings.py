@@ -52,7 +52,8 @@ class MemorySettings(BaseModel):
         20,
         ge=0,
         le=1000,
-        description="how many of the channel's newest turns and context messages a thread sees",
+        description="how many of the channel's turns and context messages a thread sees from "
+        "before it began, and as many from since",
     )
     summaries: bool = Field(
         True, description="summarise turns that fall out of the prompt instead of losing them"
