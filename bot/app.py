@@ -90,6 +90,7 @@ async def build_muse(
         guard=guard,
         image_engine=image,
         image_settings=config.image,
+        memory_settings=config.memory,
     )
     return health.muse
 

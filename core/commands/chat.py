@@ -18,14 +18,13 @@ async def help_command(ctx: CommandContext, args: str) -> None:
 
 async def forget_command(ctx: CommandContext, args: str) -> None:
     ctx.muse.policy.require_forget(ctx.message)
-    removed = await ctx.muse.memory.forget(ctx.message.conversation)
-    ctx.muse.text_engine.forget(ctx.message.conversation)
+    removed = await ctx.muse.recall.forget(await ctx.muse.recall.scope(ctx.message))
     await ctx.reply.send(f"Forgot this conversation ({removed} messages).", ephemeral=True)
 
 
 async def persona_command(ctx: CommandContext, args: str) -> None:
     action, _, rest = args.strip().partition(" ")
-    key = ctx.message.conversation
+    key = (await ctx.muse.recall.scope(ctx.message)).key
     memory = ctx.muse.memory
     if action == "show" or not action:
         custom = await memory.get_persona(key)
