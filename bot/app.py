@@ -118,6 +118,7 @@ async def build_muse(
         image_engine=image,
         image_settings=config.image,
         models=models,
+        memory_settings=config.memory,
     )
     return health.muse
 

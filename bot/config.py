@@ -40,7 +40,7 @@ from adapters.slack.settings import SlackSettings
 from bot.settings import LoggingSettings, MetricsSettings, MuseSettings
 from core.fair_use.settings import GuardSettings, LimitSettings, ModerationRule, PolicySettings
 from core.image.options import ImageSettings
-from core.memory.settings import PrivacySettings
+from core.memory.settings import MemorySettings, PrivacySettings
 from core.schedule.settings import ScheduleEntries, SchedulerSettings
 from core.text.settings import TextSettings
 
@@ -71,6 +71,7 @@ class Config(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     moderation: list[ModerationRule] = Field(default_factory=list)
     guard: GuardSettings = Field(default_factory=GuardSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)

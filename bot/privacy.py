@@ -16,10 +16,11 @@ async def export_conversation(db: str, conversation: str) -> str:
     memory = await Memory.open(db)
     try:
         rows = await memory.export(conversation)
+        extras = await memory.export_memory(conversation)  # summary and channel context
     finally:
         await memory.close()
     return json.dumps(
-        {"conversation": conversation, "messages": rows}, ensure_ascii=False, indent=2
+        {"conversation": conversation, "messages": rows, **extras}, ensure_ascii=False, indent=2
     )
 
 

@@ -454,7 +454,7 @@ async def test_admin_commands_are_hidden_from_members_and_refused_if_called_anyw
             assert command["default_member_permissions"] == str(MANAGE_GUILD), name
             if name != "forget":  # a DM's memory is its member's own
                 assert command["dm_permission"] is False and command["contexts"] == [0], name
-        everyone = ["cancel", "help", "persona", "retry", "stats"]
+        everyone = ["cancel", "help", "memory", "persona", "retry", "stats", "summarize"]
         assert standin.visible_commands(NORMAL_USER_ID) == everyone
         assert standin.visible_commands(ADMIN_USER_ID) == sorted(
             [*everyone, "forget", "persona-admin", "schedule", "sync"]

@@ -47,8 +47,8 @@ async def test_members_list_models_and_only_admins_see_and_use_model_admin(
         _, [done] = await slash_and_wait(
             standin, "model-admin set", {"name": "twin"}, user=ADMIN_USER_ID
         )
-        assert done["content"].startswith("This conversation now uses twin (")
+        assert done["content"].startswith("This channel now uses twin (")
         assert await mmuse.memory.get_channel_model(GENERAL_KEY) == "twin"
         _, [back] = await slash_and_wait(standin, "model-admin reset", user=ADMIN_USER_ID)
-        assert back["content"].startswith("This conversation uses the default model again")
+        assert back["content"].startswith("This channel uses the default model again")
         assert await mmuse.memory.get_channel_model(GENERAL_KEY) is None

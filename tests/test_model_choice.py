@@ -69,7 +69,7 @@ async def test_admins_choose_per_conversation_and_the_choice_is_kept(
     await muse2.run_command("model", msg("set other", channel="a"), reply)
     assert reply.last == "Only admins can use /model set."
     await muse2.run_command("model", msg("set other", channel="a", platform_admin=True), reply)
-    assert reply.last == f"This conversation now uses other ({other.model_name})."
+    assert reply.last == f"This channel now uses other ({other.model_name})."
 
     before = (text_engine.forward_passes, other.forward_passes)
     await muse2.handle_message(msg("hello there", channel="a"), reply)
@@ -87,7 +87,7 @@ async def test_admins_choose_per_conversation_and_the_choice_is_kept(
     assert "→ other: " in reply.last
 
     await again.run_command("model", msg("reset", channel="a", platform_admin=True), reply)
-    assert reply.last.startswith("This conversation uses the default model again")
+    assert reply.last.startswith("This channel uses the default model again")
     assert await memory.get_channel_model(key_a) is None
 
 

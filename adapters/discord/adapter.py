@@ -24,6 +24,7 @@ from adapters.discord.cogs.imagine import imagine_command
 from adapters.discord.cogs.model import ModelCog
 from adapters.discord.cogs.schedule import ScheduleCog
 from adapters.discord.context import DiscordContext
+from adapters.discord.history import DiscordHistory
 from adapters.discord.images import ImageButton
 from adapters.discord.outbound import DiscordOutbound
 from adapters.discord.regenerate import RegenerateView
@@ -66,6 +67,7 @@ class DiscordAdapter:
         )
         self.bot.muse_context = self.context  # type: ignore[attr-defined]
         self.outbound = DiscordOutbound(self.context)
+        self.history = DiscordHistory(self.bot)
         self.publishing: asyncio.Task[None] | None = None  # slash commands, at start (sync.py)
 
     @staticmethod
@@ -88,6 +90,7 @@ class DiscordAdapter:
         bot.add_dynamic_items(ImageButton)  # buttons of pictures posted before a restart
         bot.add_view(RegenerateView())  # 🔄 under chat answers, before a restart too
         self.muse.outbounds[PLATFORM] = self.outbound
+        self.muse.recall.histories[PLATFORM] = self.history  # /summarize reads through it
         self.publishing = asyncio.create_task(
             sync_on_start(bot, self.settings, self.context.published)
         )
@@ -131,6 +134,8 @@ class DiscordAdapter:
             finally:
                 if self.muse.outbounds.get(PLATFORM) is self.outbound:
                     del self.muse.outbounds[PLATFORM]
+                if self.muse.recall.histories.get(PLATFORM) is self.history:
+                    del self.muse.recall.histories[PLATFORM]
                 if self.publishing is not None:
                     self.publishing.cancel()
                 await self.context.typing.close()

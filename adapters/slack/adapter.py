@@ -24,6 +24,7 @@ from adapters.common.pacing import ChannelPacer
 from adapters.common.threads import ThreadStore
 from adapters.slack.context import Identity, SlackContext
 from adapters.slack.dedupe import RecentKeys, dedupe_middleware
+from adapters.slack.history import SlackHistory
 from adapters.slack.listeners import chat, commands, feedback, imagine
 from adapters.slack.observe import CountErrors
 from adapters.slack.outbound import SlackOutbound
@@ -171,6 +172,8 @@ class SlackAdapter:
         self.context.identity = await fatal_if_refused(self._identify(), "bot token", FIX_BOT)
         self._register()
         self.muse.outbounds[PLATFORM] = self.outbound
+        history = SlackHistory(self.client, self.context.people, self.context.me.user_id)
+        self.muse.recall.histories[PLATFORM] = history  # /summarize reads through it
         try:
             if self.settings.mode == "http":
                 await serve_http(self.app, self.settings, self._listening)
@@ -181,5 +184,7 @@ class SlackAdapter:
             self.ready.clear()  # no longer reachable (/readyz)
             if self.muse.outbounds.get(PLATFORM) is self.outbound:
                 del self.muse.outbounds[PLATFORM]
+            if self.muse.recall.histories.get(PLATFORM) is history:
+                del self.muse.recall.histories[PLATFORM]
             await self.context.cancel_tasks()
             log.info("slack: stopped")

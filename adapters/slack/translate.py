@@ -1,7 +1,8 @@
 """Slack event and slash-command payloads -> the core's Message.
 
-Memory is per thread: a mention in a channel starts (or continues) a thread, and the
-conversation key is team + channel + thread_ts. Top-level DM messages share the DM's key.
+A mention at a channel's top level is answered in a new thread under it (`starts_thread`):
+memory counts it as said in the channel (core/chat/scope.py), so top-level mentions in one
+channel share memory; replies inside a thread are that thread's own sub-conversation.
 Slack escapes `&`, `<` and `>` in message and command text; the model reads them plain.
 """
 
@@ -71,6 +72,7 @@ def from_event(
         text=text,
         workspace=team,
         thread=reply_thread(event),
+        starts_thread=not dm and not event.get("thread_ts"),
         author_name=person.name,
         message_id=str(event["ts"]),
         is_dm=dm,

@@ -48,6 +48,9 @@ class Message:
     # (Discord "Manage Server", Slack workspace admin, the local shell user).
     platform_admin: bool = False
     channel_name: str = ""
+    # Slack: the message is at a channel's top level and Muse's answer starts a thread
+    # under it (`thread` is then that new thread). Memory counts it as said in the channel.
+    starts_thread: bool = False
 
     def __post_init__(self) -> None:
         # Lone surrogates (undecodable bytes under `surrogateescape`) cannot be tokenized

@@ -62,6 +62,11 @@ def thread_of(conversation: str) -> str | None:
     return "-" if part == "%2D" else part.replace("%3A", ":").replace("%25", "%")
 
 
+def channel_of(conversation: str) -> list[str]:
+    """The platform, workspace and channel parts of a conversation key."""
+    return conversation.split(":")[:3]
+
+
 async def find(muse: RegenerateHost, msg: Message, message_id: str | None) -> Generation:
     """The generation to answer again: the one behind `message_id`, else this
     conversation's latest."""
@@ -69,9 +74,10 @@ async def find(muse: RegenerateHost, msg: Message, message_id: str | None) -> Ge
         found = await muse.generations.latest(msg.conversation)
     else:
         found = await muse.generations.by_reply(message_id)
-        # Ids may be unique per channel only: the reply must be in this place (a Slack
-        # reaction does not say its thread, so a thread of this channel counts).
-        if found is not None and not (found.conversation + ":").startswith(msg.conversation + ":"):
+        # Ids may be unique per channel only: the reply must be in this channel (its
+        # thread may differ: a Slack reaction does not say its thread, and a reply kept in
+        # the channel's memory is shown in the thread its mention opened).
+        if found is not None and channel_of(found.conversation) != channel_of(msg.conversation):
             found = None
     if found is None:
         raise UserError("There is no reply of mine here to regenerate yet.")

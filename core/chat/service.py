@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from core.chat import regenerate as regen
 from core.chat.events import Message
 from core.chat.feedback import Reaction
-from core.chat.prompt import Turn, build_prompt
+from core.chat.recall import Recall
 from core.chat.reply import Outbound, Reply, Sent, Target
+from core.chat.scope import channel_key
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import Busy, PermissionDenied, Terms, UserError
 from core.fair_use.admission import Admission, Ticket
@@ -24,6 +25,7 @@ from core.fair_use.quotas import OverLimit, Quotas
 from core.fair_use.settings import LimitSettings, PolicySettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings
+from core.memory.settings import MemorySettings
 from core.memory.store import Memory
 from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
@@ -82,6 +84,7 @@ class Muse:
     guard: Guard | None = None  # [guard]: a safety classifier on prompts and/or replies
     image_engine: ImageEngine | None = None
     image_settings: ImageSettings | None = None
+    memory_settings: MemorySettings = field(default_factory=MemorySettings)
     commands: CommandRegistry = field(default_factory=CommandRegistry)
     # [[text.models]] admins may pick per channel (/model); None: [text]'s model only.
     models: TextModels | None = None
@@ -98,6 +101,9 @@ class Muse:
         self.admission = Admission(self.limits.queue_depth, slots)
         self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
         self.generations = Generations(self.memory.connection)
+        self.recall = Recall(
+            self.memory, self.text_engine, self.text_settings, self.memory_settings, self.policy
+        )
 
     # -- fair use ---------------------------------------------------------------------------
 
@@ -199,21 +205,12 @@ class Muse:
             metrics.request_finished(msg.platform, "text", outcome, time.monotonic() - received)
 
     async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
-        key = msg.conversation
         if self.guard is not None:
-            await self.guard.check_prompt(text, key)
-        stored = await self.memory.recent(key, self.text_settings.history_messages)
-        history = [Turn(m.role, m.content, m.author_name) for m in stored]
-        engine = await self.text_for(key)
-        persona, adapter = await self.persona_for(key), await self.adapter_for(key, engine)
-        prompt = build_prompt(
-            engine.tokenizer,
-            persona,
-            history,
-            Turn("user", text, msg.display_name),
-            self.text_settings.prompt_tokens,
-            self.text_settings.trim_chunk_turns,
-        )
+            await self.guard.check_prompt(text, msg.conversation)
+        # The channel's /model, then summary, own turns and channel context (recall.py).
+        engine = await self.text_for(channel_key(msg))
+        key, prompt, persona, quoted = await self.recall.prompt(msg, text, engine)
+        adapter = await self.adapter_for(key, engine)
         # Stored before generating: a crash mid-reply must not lose what the user said.
         await self.memory.add_message(
             key,
@@ -274,7 +271,7 @@ class Muse:
                     final,
                     sent.message_ids,
                     asker=f"{msg.platform}:{msg.author_id}",
-                    authors=record.authors(msg.platform, stored),
+                    authors=quoted,
                     persona=record.persona_label(persona, self.text_settings, adapter),
                     adapter=adapter,
                     model=engine.model_name,
@@ -397,6 +394,7 @@ class Muse:
             return None
 
     async def close(self) -> None:
+        await self.recall.close()  # summaries being written are dropped (turns stay stored)
         if self.models is not None:
             await self.models.close()
         await self.text_engine.close()

@@ -18,14 +18,15 @@ async def help_command(ctx: CommandContext, args: str) -> None:
 
 async def forget_command(ctx: CommandContext, args: str) -> None:
     ctx.muse.policy.require_forget(ctx.message)
-    removed = await ctx.muse.memory.forget(ctx.message.conversation)
-    ctx.muse.forget_cached(ctx.message.conversation)
+    scope = await ctx.muse.recall.scope(ctx.message)
+    removed = await ctx.muse.recall.forget(scope)
+    ctx.muse.forget_cached(scope.key)  # every model's cached prefix of it
     await ctx.reply.send(f"Forgot this conversation ({removed} messages).", ephemeral=True)
 
 
 async def persona_command(ctx: CommandContext, args: str) -> None:
     action, _, rest = args.strip().partition(" ")
-    key = ctx.message.conversation
+    key = (await ctx.muse.recall.scope(ctx.message)).key
     memory = ctx.muse.memory
     if action == "show" or not action:
         custom = await memory.get_persona(key)

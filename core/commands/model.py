@@ -1,9 +1,10 @@
-"""/model: which text model answers in this conversation (list for everyone; set and reset
-for admins). The choice is stored per conversation; the history stays with the conversation,
-so a switched model carries on from the same memory."""
+"""/model: which text model answers in this channel (list for everyone; set and reset for
+admins). The choice is stored per channel (its threads follow it); the memory stays with the
+conversation, so a switched model carries on from the same turns and summary."""
 
 from __future__ import annotations
 
+from core.chat.scope import channel_key
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import OptionError
 from core.text.settings import DEFAULT_MODEL_NAME
@@ -17,7 +18,7 @@ async def model_command(ctx: CommandContext, args: str) -> None:
     models = muse.models
     if models is None:
         raise OptionError("Only one text model is configured here ([[text.models]] adds more).")
-    key = msg.conversation
+    key = channel_key(msg)  # a channel's choice holds in its threads too
     chosen = await muse.memory.get_channel_model(key)
     current = models.get(chosen) or models.default
     if action in ("", "list"):
@@ -30,7 +31,7 @@ async def model_command(ctx: CommandContext, args: str) -> None:
     if action == "reset":
         await muse.memory.reset_channel_model(key)
         await ctx.reply.send(
-            f"This conversation uses the default model again ({models.default.backend.model_name})."
+            f"This channel uses the default model again ({models.default.backend.model_name})."
         )
         return
     name = rest.strip()
@@ -45,7 +46,7 @@ async def model_command(ctx: CommandContext, args: str) -> None:
         await muse.memory.reset_channel_model(key)
     else:
         await muse.memory.set_channel_model(key, entry.name, msg.author_id)
-    await ctx.reply.send(f"This conversation now uses {entry.name} ({entry.backend.model_name}).")
+    await ctx.reply.send(f"This channel now uses {entry.name} ({entry.backend.model_name}).")
 
 
 def register(registry: CommandRegistry) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.chat.events import Message
+from core.chat.recall import Recall
 from core.chat.reply import Reply
 from core.errors import OptionError
 from core.fair_use.admission import Admission, Ticket
@@ -36,6 +37,7 @@ class CommandHost(Protocol):
     """What a command may use of the core (the chat service implements it)."""
 
     memory: Memory
+    recall: Recall
     text_engine: TextBackend
     text_settings: TextSettings
     policy: Policy

@@ -177,7 +177,38 @@ MIGRATIONS: list[str] = [
         key TEXT NOT NULL
     );
     """,
-    # 8: /model set: the text model a conversation uses (absent: [text]'s own). By name, so a
+    # 8: channel-aware memory. Rolling summaries of the turns that fell out of the prompt
+    # (through_id: the newest message covered; oldest_at: when the oldest covered one was
+    # said, for retention); channel messages not addressed to Muse, kept as context; and
+    # each channel's memory settings. Only new tables: existing rows keep their keys.
+    """
+    CREATE TABLE summaries (
+        conversation TEXT PRIMARY KEY,
+        content TEXT NOT NULL,
+        through_id INTEGER NOT NULL,
+        oldest_at REAL NOT NULL,
+        revisions INTEGER NOT NULL DEFAULT 1,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE channel_context (
+        id INTEGER PRIMARY KEY,
+        conversation TEXT NOT NULL,
+        author_id TEXT NOT NULL DEFAULT '',
+        author_name TEXT NOT NULL DEFAULT '',
+        content TEXT NOT NULL,
+        platform_message_id TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX channel_context_by_conversation ON channel_context (conversation, id);
+    CREATE TABLE channel_memory (
+        channel TEXT PRIMARY KEY,
+        scope TEXT NOT NULL DEFAULT 'channel' CHECK (scope IN ('channel', 'thread')),
+        context INTEGER NOT NULL DEFAULT 1 CHECK (context IN (0, 1)),
+        set_by TEXT NOT NULL DEFAULT '',
+        updated_at REAL NOT NULL
+    );
+    """,
+    # 9: /model set: the text model a conversation uses (absent: [text]'s own). By name, so a
     # name dropped from the config falls back to the default instead of failing.
     """
     CREATE TABLE channel_models (
@@ -307,9 +338,14 @@ class Memory:
         return [StoredMessage(**dict(row)) for row in rows]
 
     async def forget(self, conversation: str) -> int:
+        """Delete a conversation's messages, its summary and its channel context; returns
+        how many messages went."""
         cur = await self._db.execute("DELETE FROM messages WHERE conversation = ?", (conversation,))
+        removed = cur.rowcount
+        for table in ("summaries", "channel_context"):
+            await self._db.execute(f"DELETE FROM {table} WHERE conversation = ?", (conversation,))
         await self._db.commit()
-        return cur.rowcount
+        return removed
 
     async def find_by_platform_id(self, platform_message_id: str) -> StoredMessage | None:
         async with self._db.execute(
@@ -414,10 +450,39 @@ class Memory:
         ) as cur:
             return [dict(row) for row in await cur.fetchall()]
 
+    async def export_memory(self, conversation: str) -> dict[str, object]:
+        """A conversation's summary and channel context (for data requests)."""
+        async with self._db.execute(
+            "SELECT * FROM summaries WHERE conversation = ?", (conversation,)
+        ) as cur:
+            summary = await cur.fetchone()
+        async with self._db.execute(
+            "SELECT * FROM channel_context WHERE conversation = ? ORDER BY id", (conversation,)
+        ) as cur:
+            context = [dict(row) for row in await cur.fetchall()]
+        return {"summary": dict(summary) if summary else None, "channel_context": context}
+
     async def purge_user(self, platform: str, user_id: str) -> dict[str, int]:
-        """Delete everything a user wrote or gave on one platform; returns counts per table."""
+        """Delete everything a user wrote or gave on one platform; returns counts per table.
+
+        Summaries of conversations the user spoke in go too (they may retell what the
+        user said); they are made again from what remains when turns next fall out.
+        """
         prefix = f"{platform}:"
         statements = {
+            "summaries": (
+                "DELETE FROM summaries WHERE conversation IN ("
+                " SELECT conversation FROM messages WHERE author_id = ? AND role = 'user'"
+                " AND substr(conversation, 1, length(?)) = ?"
+                " UNION SELECT conversation FROM channel_context WHERE author_id = ?"
+                " AND substr(conversation, 1, length(?)) = ?)",
+                (user_id, prefix, prefix, user_id, prefix, prefix),
+            ),
+            "channel_context": (
+                "DELETE FROM channel_context WHERE author_id = ?"
+                " AND substr(conversation, 1, length(?)) = ?",
+                (user_id, prefix, prefix),
+            ),
             "messages": (
                 "DELETE FROM messages WHERE author_id = ? AND role = 'user'"
                 " AND substr(conversation, 1, length(?)) = ?",
@@ -443,10 +508,14 @@ class Memory:
         return counts
 
     async def prune(self, older_than: float) -> int:
-        """Delete messages created before `older_than` (a Unix time)."""
+        """Delete messages created before `older_than` (a Unix time), channel context as old,
+        and summaries retelling anything that old; returns how many messages went."""
         cur = await self._db.execute("DELETE FROM messages WHERE created_at < ?", (older_than,))
+        removed = cur.rowcount
+        await self._db.execute("DELETE FROM channel_context WHERE created_at < ?", (older_than,))
+        await self._db.execute("DELETE FROM summaries WHERE oldest_at < ?", (older_than,))
         await self._db.commit()
-        return cur.rowcount
+        return removed
 
     @property
     def connection(self) -> aiosqlite.Connection:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from core.memory.store import StoredMessage
 from core.text.settings import TextSettings
 from core.tuning import generations
 
-__all__ = ["authors", "loaded_adapter", "persona_label", "worth_keeping"]
+__all__ = ["loaded_adapter", "persona_label", "worth_keeping"]
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +20,6 @@ def loaded_adapter(bound: str | None, loaded: Iterable[str]) -> str | None:
         log.warning("persona adapter %r is not in [[text.adapters]]: using the base model", bound)
         return None
     return bound
-
-
-def authors(platform: str, history: Iterable[StoredMessage]) -> list[str]:
-    """ "platform:id" of everyone whose words the history holds (what a purge looks for)."""
-    return sorted({f"{platform}:{m.author_id}" for m in history if m.role == "user"})
 
 
 def persona_label(system_prompt: str, settings: TextSettings, adapter: str | None) -> str:

@@ -406,6 +406,15 @@ class DiscordStandin:
         await self.dispatch("MESSAGE_CREATE", data)
         return data
 
+    def past_message(
+        self, channel_id: int, content: str, *, at: float, author: int = p.NORMAL_USER_ID
+    ) -> Json:
+        """A message said at `at` (a Unix time) while the bot was away: only history shows it."""
+        message = p.message(channel_id, content, author=author, message_id=p.snowflake_at(at))
+        message["timestamp"] = p.iso(at)
+        self.messages[int(message["id"])] = message
+        return message
+
     def synced_command(self, name: str, guild_id: int | None = None) -> Json:
         """The command object as synced (guild commands first, then global)."""
         scopes = [guild_id, None] if guild_id is not None else [None, *self.synced_commands]
@@ -856,14 +865,19 @@ class DiscordStandin:
         return None
 
     def _history(self, req: _Request) -> list[Json]:
+        """GET /channels/{id}/messages: `limit` 1-100 (default 50), one of `before`,
+        `after`, `around`; newest first, as Discord answers."""
         self._channel(req.groups[0])
-        found = self.channel_messages(int(req.groups[0]))
+        found = sorted(self.channel_messages(int(req.groups[0])), key=lambda m: int(m["id"]))
+        limit = int(req.query.get("limit", 50))
+        if not 1 <= limit <= 100:
+            raise _form_error("limit", "NUMBER_TYPE_MAX", "int value should be <= 100 and >= 1")
         if "before" in req.query:
             found = [m for m in found if int(m["id"]) < int(req.query["before"])]
         if "after" in req.query:
             found = [m for m in found if int(m["id"]) > int(req.query["after"])]
-        limit = int(req.query.get("limit", 50))
-        return list(reversed(found))[:limit]  # newest first, as Discord answers
+            return list(reversed(found[:limit]))  # the oldest `limit` after it
+        return list(reversed(found))[:limit]
 
     def _message(self, channel_id: str, message_id: str) -> Json:
         self._channel(channel_id)

@@ -140,6 +140,12 @@ def snowflake() -> int:
     return (ms << 22) | (next(_counter) & 0x3FFFFF)
 
 
+def snowflake_at(ts: float) -> int:
+    """A snowflake for a past moment (a message said then; Discord orders by id)."""
+    ms = int(ts * 1000) - DISCORD_EPOCH_MS
+    return (ms << 22) | (next(_counter) & 0x3FFFFF)
+
+
 def iso(ts: float | None = None) -> str:
     moment = datetime.datetime.fromtimestamp(time.time() if ts is None else ts, datetime.UTC)
     return moment.isoformat()

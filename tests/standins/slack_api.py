@@ -11,6 +11,7 @@ follow Slack's documented shapes. Every request is recorded, including refused o
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import mimetypes
@@ -119,6 +120,10 @@ class SlackApiStandin:
         self.files: dict[str, UploadedFile] = {}
         self.reactions: list[tuple[str, str, str]] = []  # (channel, timestamp, name)
         self.ephemerals: list[dict[str, Any]] = []
+        # What people said, for conversations.history / .replies (see `said`), and the most
+        # a page of those holds (Slack may return fewer than `limit` before the end).
+        self.history: list[dict[str, Any]] = []
+        self.history_page_max: int | None = None
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._calls: list[SlackCall] = []
         self._ratelimits: dict[str, list[int]] = {}  # method -> [times left, retry_after]
@@ -138,6 +143,8 @@ class SlackApiStandin:
             "reactions.add": self._reactions_add,
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "files.delete": self._files_delete,
@@ -186,6 +193,23 @@ class SlackApiStandin:
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """The next `times` calls of `method` answer `{"ok": false, "error": error}` (HTTP 200)."""
         self._failures[method] = [times, error]
+
+    def said(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        ts: str | None = None,
+    ) -> dict[str, Any]:
+        """A person's message that conversations.history / .replies will show."""
+        message = {"type": "message", "user": user, "text": text, "ts": ts or self._next_ts()}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        message["channel"] = channel
+        self.history.append(message)
+        return message
 
     # --- inspection ---------------------------------------------------------------------------
 
@@ -459,6 +483,66 @@ class SlackApiStandin:
         if not is_im:
             info.update(name=f"chan-{channel.lower()}", is_general=False, num_members=3)
         return {"channel": info}
+
+    def _channel_history(self, channel: str) -> list[dict[str, Any]]:
+        posted = [{**m, "channel": ch} for (ch, _), m in self._messages.items() if ch == channel]
+        found = [m for m in self.history if m["channel"] == channel] + posted
+        return sorted(found, key=lambda m: ts_key(m["ts"]))
+
+    def _page(
+        self, found: list[dict[str, Any]], params: dict[str, Any], default_limit: int, most: int
+    ) -> dict[str, Any]:
+        """One page as Slack answers it: `limit` (1 to `most`), `oldest` / `latest`
+        (exclusive unless `inclusive`), and an opaque `cursor` to continue from."""
+        limit = int(params.get("limit") or default_limit)
+        if not 1 <= limit <= most:
+            raise SlackError("invalid_limit")
+        inclusive = str(params.get("inclusive", "0")).lower() in ("1", "true")
+        oldest, latest = params.get("oldest"), params.get("latest")
+
+        def inside(ts: str) -> bool:
+            if oldest is not None and (
+                ts_key(ts) < ts_key(str(oldest)) or (not inclusive and ts == str(oldest))
+            ):
+                return False
+            return (
+                latest is None
+                or ts_key(ts) < ts_key(str(latest))
+                or (inclusive and ts == str(latest))
+            )
+
+        found = [m for m in found if inside(m["ts"])]
+        start = 0
+        if params.get("cursor"):
+            try:
+                resume = base64.b64decode(str(params["cursor"])).decode().removeprefix("next_ts:")
+            except ValueError:
+                raise SlackError("invalid_cursor") from None
+            start = next((i for i, m in enumerate(found) if m["ts"] == resume), len(found))
+        size = min(limit, self.history_page_max or limit)
+        page = found[start : start + size]
+        rest = found[start + size :]
+        cursor = base64.b64encode(f"next_ts:{rest[0]['ts']}".encode()).decode() if rest else ""
+        shown = [{k: v for k, v in m.items() if k != "channel"} for m in page]
+        return {
+            "messages": shown,
+            "has_more": bool(rest),
+            "response_metadata": {"next_cursor": cursor},
+        }
+
+    def _conversations_history(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        channel = _need(params, "channel", "channel_not_found")
+        top = [m for m in self._channel_history(channel) if m.get("thread_ts") in (None, m["ts"])]
+        return self._page(list(reversed(top)), params, 100, 999)  # newest first
+
+    def _conversations_replies(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        channel = _need(params, "channel", "channel_not_found")
+        ts = _need(params, "ts", "thread_not_found")
+        found = self._channel_history(channel)
+        if not any(m["ts"] == ts for m in found):
+            raise SlackError("thread_not_found")
+        thread = [m for m in found if m["ts"] == ts or m.get("thread_ts") == ts]
+        return self._page(thread, params, 1000, 1000)  # the parent, then replies, oldest first
 
     def _users_info(self, params: dict[str, Any], token: str) -> dict[str, Any]:
         user = _need(params, "user", "user_not_found")

@@ -1,4 +1,5 @@
-"""Chat: answer the messages addressed to Muse (see triggers) with a streamed reply."""
+"""Chat: answer the messages addressed to Muse (see triggers) with a streamed reply, and
+keep the others as channel context (core/chat/recall.py)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ class ChatCog(commands.Cog):
             message, context.bot_id, context.settings, context.threads, context.muse.memory
         )
         if not decision:
+            if decision.reason == "not addressed":
+                # Channel context (needs the Message Content intent): kept, never answered.
+                await context.muse.recall.observe(
+                    from_message(message, context.bot_id, addressed=False)
+                )
             return
         msg = from_message(message, context.bot_id)
         if not msg.text and decision.reason not in ("mention", "dm"):

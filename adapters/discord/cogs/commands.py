@@ -1,6 +1,6 @@
-"""Slash commands shared with every adapter — /forget, /persona, /stats, /retry, /cancel,
-/help —
-and the admin's /sync. Each maps its typed options to the core command's argument text.
+"""Slash commands shared with every adapter — /forget, /persona, /stats, /retry, /cancel, /help,
+/memory, /summarize — and the admin's /sync. Each maps its typed options to the core
+command's argument text.
 
 Who sees what (Discord hides a command from members without its
 `default_member_permissions`, a whole command at a time, and the core still checks on
@@ -22,6 +22,7 @@ from adapters.discord.context import DiscordContext
 from adapters.discord.sync import sync_global, sync_guild
 from adapters.discord.translate import from_interaction
 from core.commands.chat import PERSONA_MAX_CHARS  # the form takes what the core accepts
+from core.commands.summarize import MAX_HOURS
 from core.errors import PermissionDenied
 
 # What Discord counts as administering a server, as translate.is_platform_admin does.
@@ -85,6 +86,26 @@ class CommandsCog(commands.Cog):
     @app_commands.command(name="cancel", description="Cancel your pending or running requests")
     async def cancel(self, interaction: discord.Interaction) -> None:
         await run_core_command(self.context, interaction, "cancel", ephemeral=True)
+
+    @app_commands.command(name="memory", description="How Muse remembers this channel")
+    @app_commands.describe(change="Admins: change the scope or channel context")
+    async def memory(
+        self,
+        interaction: discord.Interaction,
+        change: Literal["scope channel", "scope thread", "context on", "context off"] | None = None,
+    ) -> None:
+        text = change or "show"
+        await run_core_command(self.context, interaction, "memory", text, ephemeral=not change)
+
+    @app_commands.command(name="summarize", description="Summarise this thread or recent messages")
+    @app_commands.describe(hours="Look back this many hours (in a thread, leave out: the thread)")
+    async def summarize(
+        self,
+        interaction: discord.Interaction,
+        hours: app_commands.Range[int, 1, MAX_HOURS] | None = None,
+    ) -> None:
+        text = f"last {hours} hours" if hours else ""
+        await run_core_command(self.context, interaction, "summarize", text)
 
     @app_commands.command(name="help", description="What Muse can do")
     async def help(self, interaction: discord.Interaction) -> None:

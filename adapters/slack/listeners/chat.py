@@ -1,6 +1,7 @@
 """Chat: answer the messages addressed to Muse (see triggers) with a streamed reply in
-the thread of the message. `@Muse /forget` (any core command) works inside a thread,
-where Slack's own slash commands cannot tell which thread they were typed in."""
+the thread of the message, and keep the others as channel context (never answered).
+`@Muse /forget` (any core command) works inside a thread, where Slack's own slash
+commands cannot tell which thread they were typed in."""
 
 from __future__ import annotations
 
@@ -48,12 +49,23 @@ async def _author(context: SlackContext, event: Mapping[str, Any]) -> Person:
     return Person(bot, str(name), is_bot=True)
 
 
+async def listen(context: SlackContext, event: dict[str, Any], body: dict[str, Any]) -> None:
+    """A channel message (`message.channels`) not addressed to Muse: kept as context where
+    the channel allows it (core/chat/recall.py), never answered."""
+    team = str(body.get("team_id") or event.get("team") or context.me.team_id)
+    person = await _author(context, event)
+    text = clean_text(str(event.get("text") or ""), context.me.user_id, context.people.names())
+    await context.muse.recall.observe(from_event(event, team, person, text))
+
+
 async def answer(
     context: SlackContext, event: dict[str, Any], body: dict[str, Any], *, mention: bool
 ) -> None:
     decision = await decide(event, context, mention=mention)
     if not decision:
         log.debug("slack: not answering %s (%s)", event.get("ts"), decision.reason)
+        if decision.reason == "not addressed":
+            await listen(context, event, body)
         return
     channel, ts = str(event["channel"]), str(event["ts"])
     # A channel message mentioning Muse arrives as app_mention and as message: one answer.

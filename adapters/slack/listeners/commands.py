@@ -1,7 +1,8 @@
 """Slash commands shared with every adapter — /forget, /persona, /stats, /retry, /cancel, /help,
-and /schedule when the scheduler runs. Slack hands over the argument text as typed, so
-each goes straight to the core command of the same name: parsing, permissions (admins
-are "slack:<user id>" in [policy], or workspace admins) and wording stay in the core."""
+/memory, /summarize, and /schedule when the scheduler runs. Slack hands over the argument
+text as typed, so each goes straight to the core command of the same name: parsing,
+permissions (admins are "slack:<user id>" in [policy], or workspace admins) and wording stay
+in the core."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from adapters.slack.translate import from_command
 from core.chat.events import Message
 
 NOT_HERE = "Muse does not answer in direct messages here."
-SHARED = ("forget", "persona", "stats", "retry", "cancel", "help", "schedule")
+SHARED = (
+    "forget", "persona", "stats", "retry", "cancel", "help", "schedule", "memory", "summarize"
+)  # fmt: skip
 
 
 def private(name: str, args: str) -> bool:
@@ -23,7 +26,7 @@ def private(name: str, args: str) -> bool:
     action = args.strip().partition(" ")[0]
     if name in ("stats", "cancel", "help"):
         return True
-    if name == "persona":
+    if name in ("persona", "memory"):
         return action in ("", "show")
     return name == "schedule" and action in ("list", "run-now")
 
