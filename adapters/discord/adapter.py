@@ -23,6 +23,7 @@ from adapters.discord.cogs.feedback import FeedbackCog
 from adapters.discord.cogs.imagine import imagine_command
 from adapters.discord.cogs.schedule import ScheduleCog
 from adapters.discord.context import DiscordContext
+from adapters.discord.files import discord_fetcher
 from adapters.discord.images import ImageButton
 from adapters.discord.outbound import DiscordOutbound
 from adapters.discord.settings import DiscordSettings
@@ -64,6 +65,7 @@ class DiscordAdapter:
         )
         self.bot.muse_context = self.context  # type: ignore[attr-defined]
         self.outbound = DiscordOutbound(self.context)
+        self.fetcher = discord_fetcher(settings)
         self.publishing: asyncio.Task[None] | None = None  # slash commands, at start (sync.py)
 
     @staticmethod
@@ -83,6 +85,7 @@ class DiscordAdapter:
             await bot.add_cog(ScheduleCog(self.context))
         bot.add_dynamic_items(ImageButton)  # buttons of pictures posted before a restart
         self.muse.outbounds[PLATFORM] = self.outbound
+        self.muse.fetchers[PLATFORM] = self.fetcher
         self.publishing = asyncio.create_task(
             sync_on_start(bot, self.settings, self.context.published)
         )
@@ -126,6 +129,8 @@ class DiscordAdapter:
             finally:
                 if self.muse.outbounds.get(PLATFORM) is self.outbound:
                     del self.muse.outbounds[PLATFORM]
+                if self.muse.fetchers.get(PLATFORM) is self.fetcher:
+                    del self.muse.fetchers[PLATFORM]
                 if self.publishing is not None:
                     self.publishing.cancel()
                 await self.context.typing.close()

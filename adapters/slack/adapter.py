@@ -24,6 +24,7 @@ from adapters.common.pacing import ChannelPacer
 from adapters.common.threads import ThreadStore
 from adapters.slack.context import Identity, SlackContext
 from adapters.slack.dedupe import RecentKeys, dedupe_middleware
+from adapters.slack.files import SlackFetcher
 from adapters.slack.listeners import chat, commands, feedback, imagine
 from adapters.slack.observe import CountErrors
 from adapters.slack.outbound import SlackOutbound
@@ -124,6 +125,7 @@ class SlackAdapter:
             requests=ImageRequestStore(muse.memory.connection, PLATFORM),
         )
         self.outbound = SlackOutbound(self.context)
+        self.fetcher = SlackFetcher(settings)
         self.url: str | None = None  # http mode: where events are served, once listening
         self.ready = asyncio.Event()  # set once Slack can reach Muse
         self._registered = False
@@ -171,6 +173,7 @@ class SlackAdapter:
         self.context.identity = await fatal_if_refused(self._identify(), "bot token", FIX_BOT)
         self._register()
         self.muse.outbounds[PLATFORM] = self.outbound
+        self.muse.fetchers[PLATFORM] = self.fetcher
         try:
             if self.settings.mode == "http":
                 await serve_http(self.app, self.settings, self._listening)
@@ -181,5 +184,7 @@ class SlackAdapter:
             self.ready.clear()  # no longer reachable (/readyz)
             if self.muse.outbounds.get(PLATFORM) is self.outbound:
                 del self.muse.outbounds[PLATFORM]
+            if self.muse.fetchers.get(PLATFORM) is self.fetcher:
+                del self.muse.fetchers[PLATFORM]
             await self.context.cancel_tasks()
             log.info("slack: stopped")

@@ -8,10 +8,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.chat.events import Message
 from core.chat.prompt import Turn, build_prompt
 from core.chat.reply import Outbound, Reply, Sent
+from core.chat.seeing import ASK_ABOUT_FILES, Seeing, cant_see
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import Busy, PermissionDenied, Terms, UserError
 from core.fair_use.admission import Admission, Ticket
@@ -19,6 +21,7 @@ from core.fair_use.moderation import Moderator, Refused
 from core.fair_use.policy import Policy
 from core.fair_use.quotas import OverLimit, Quotas
 from core.fair_use.settings import LimitSettings, PolicySettings
+from core.files.settings import FileSettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings
 from core.memory.store import Memory
@@ -27,6 +30,8 @@ from core.runtime.device import DeviceArbiter
 from core.runtime.request_id import current_request_id, new_request_id, request_scope
 from core.text.engine import TextEngine, generation_settings
 from core.text.settings import TextSettings
+from core.text.vision import VisionEngine
+from core.text.vision_settings import VisionSettings
 
 log = logging.getLogger(__name__)
 POSITION_POLL_SECONDS = 2.0
@@ -74,6 +79,12 @@ class Muse:
     image_engine: ImageEngine | None = None
     image_settings: ImageSettings | None = None
     commands: CommandRegistry = field(default_factory=CommandRegistry)
+    # Pictures and documents posted with messages (core/chat/seeing.py).
+    file_settings: FileSettings = field(default_factory=FileSettings)
+    vision_engine: VisionEngine | None = None
+    vision_settings: VisionSettings = field(default_factory=VisionSettings)
+    # Why there is no vision engine, as "I can't see pictures: <why>" says it.
+    vision_missing: str = "this Muse runs without a vision model"
     # Filled by adapters as they start: platform name -> outbound poster.
     outbounds: dict[str, Outbound] = field(default_factory=dict)
     closing: bool = False  # shutting down: no new work
@@ -84,6 +95,12 @@ class Muse:
     def __post_init__(self) -> None:
         self.admission = Admission(self.limits.queue_depth, self.text_settings.max_batch_size)
         self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
+        self.seeing = Seeing(self.file_settings, self.memory)
+
+    @property
+    def fetchers(self) -> dict[str, Any]:
+        """Platform name -> how to download its files; filled by adapters as they start."""
+        return self.seeing.fetchers
 
     # -- fair use ---------------------------------------------------------------------------
 
@@ -138,8 +155,9 @@ class Muse:
         text = msg.text.strip()
         key = msg.conversation
         try:
-            if not text:
+            if not text and not msg.attachments:
                 return await reply.send("You mentioned me without a message — what should I say?")
+            text = text or ASK_ABOUT_FILES
             self.moderator.check_prompt(text, key)
             async with self.work(msg, reply, "text") as ticket:
                 sent = await self._answer(msg, reply, text, ticket)
@@ -161,20 +179,38 @@ class Muse:
 
     async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
         key = msg.conversation
-        history = [
-            Turn(m.role, m.content, m.author_name)
-            for m in await self.memory.recent(key, self.text_settings.history_messages)
-        ]
-        prompt = build_prompt(
-            self.text_engine.tokenizer,
-            await self.persona_for(key),
-            history,
-            Turn("user", text, msg.display_name),
-            self.text_settings.prompt_tokens,
-            self.text_settings.trim_chunk_turns,
-        )
+        stored = await self.memory.recent(key, self.text_settings.history_messages)
+        history, files = await self.seeing.history(stored)
+        budget = self.text_settings.prompt_tokens // 2
+        incoming = await self.seeing.read(msg, self.text_engine.tokenizer, budget)
+        new = Turn("user", text + incoming.blocks, msg.display_name)
+        persona = await self.persona_for(key)
+        pictures = {len(history): incoming.pictures} if incoming.pictures else {}
+        vision = self.vision_engine
+        if incoming.pictures and vision is None:
+            raise UserError(cant_see(self.vision_missing))
+        if vision is not None and any(f.kind == "image" for fs in files.values() for f in fs):
+            # A follow-up about pictures posted earlier: they are fetched again by reference.
+            limit = self.vision_settings.max_pictures - len(incoming.pictures)
+            recalled, notes = await self.seeing.recall_pictures(msg.platform, files, limit)
+            pictures.update(recalled)
+            incoming.notes += notes
+        if pictures and vision is not None:
+            inputs = await self.seeing.vision_inputs(
+                vision, persona, [*history, new], pictures, self.vision_settings.prompt_tokens
+            )
+            prompt_ids = None
+        else:
+            prompt_ids = build_prompt(
+                self.text_engine.tokenizer,
+                persona,
+                history,
+                new,
+                self.text_settings.prompt_tokens,
+                self.text_settings.trim_chunk_turns,
+            ).ids
         # Stored before generating: a crash mid-reply must not lose what the user said.
-        await self.memory.add_message(
+        row = await self.memory.add_message(
             key,
             "user",
             text,
@@ -182,13 +218,21 @@ class Muse:
             author_name=msg.display_name,
             platform_message_id=msg.message_id,
         )
+        if incoming.stored:
+            await self.memory.add_attachments(row, key, incoming.stored)
         collected: list[str] = []
         tokens = 0
 
         async def pieces() -> AsyncIterator[str]:
             nonlocal tokens
+            if incoming.note:
+                yield incoming.note  # what was left out of the files, before the answer
             gen = generation_settings(self.text_settings)
-            stream = self.text_engine.stream(prompt.ids, gen, cache_key=key)
+            if prompt_ids is None:
+                assert vision is not None
+                stream = vision.stream(inputs, gen)
+            else:
+                stream = self.text_engine.stream(prompt_ids, gen, cache_key=key)
             async for piece in stream:
                 if ticket.started is None:
                     self.admission.start(ticket)
