@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image
 from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError, PdfStreamError
+from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PdfStreamError
 
 from core.files.settings import MB, FileSettings
 from core.files.sniff import claimed_kind, sniff
@@ -120,7 +120,7 @@ def _read_pdf(name: str, data: bytes, settings: FileSettings) -> FileText:
         pages = [reader.pages[i].extract_text() or "" for i in range(shown)]
     except FileProblem:
         raise
-    except FileNotDecryptedError:
+    except (FileNotDecryptedError, DependencyError):  # AES needs `cryptography`; not worth it
         raise FileProblem(
             f"{name} is password-protected; send a copy without the password."
         ) from None

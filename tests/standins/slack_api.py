@@ -117,6 +117,9 @@ class SlackApiStandin:
         self.channels: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.files: dict[str, UploadedFile] = {}
+        # Files people shared (served at url_private), and every download's headers.
+        self.user_files: dict[str, tuple[str, bytes]] = {}
+        self.downloads: list[tuple[str, dict[str, str]]] = []  # (path, request headers)
         self.reactions: list[tuple[str, str, str]] = []  # (channel, timestamp, name)
         self.ephemerals: list[dict[str, Any]] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
@@ -151,6 +154,7 @@ class SlackApiStandin:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_post("/commands/{tail:.+}", self._respond)
+        app.router.add_get("/files-pri/{file_id}/{name}", self._download)
         app.router.add_get(self.socket.path, self.socket.handle)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
@@ -536,6 +540,34 @@ class SlackApiStandin:
                 if not message["files"] and not message.get("text"):
                     del self._messages[key]
         return {}
+
+    def add_user_file(
+        self, name: str, data: bytes, mimetype: str = "application/octet-stream"
+    ) -> dict[str, Any]:
+        """A file a person shared, as a message event's `files` entry carries it; its
+        `url_private` is served here, to the bot token only (as Slack does)."""
+        file_id = f"F{next(self._file_ids):08d}"
+        self.user_files[file_id] = (name, data)
+        return {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1] if "." in name else "",
+            "size": len(data),
+            "url_private": f"{self.base_url}/files-pri/{file_id}/{name}",
+            "url_private_download": f"{self.base_url}/files-pri/{file_id}/download/{name}",
+        }
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        """url_private: the bytes for `Authorization: Bearer <bot token>`; otherwise, as
+        Slack does, its HTML sign-in page with a 200."""
+        self.downloads.append((request.path, dict(request.headers)))
+        found = self.user_files.get(request.match_info["file_id"])
+        if request.headers.get("Authorization") != f"Bearer {self.bot_token}" or not found:
+            page = "<!DOCTYPE html><html><body>Sign in to Slack</body></html>"
+            return web.Response(text=page, content_type="text/html")
+        return web.Response(body=found[1], content_type="application/octet-stream")
 
     def _file_object(self, upload: UploadedFile) -> dict[str, Any]:
         mimetype = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
