@@ -75,11 +75,13 @@ def clean_text(message: discord.Message, bot_id: int) -> str:
     return text.strip()
 
 
+def files_of_attachment(a: discord.Attachment) -> IncomingFile:
+    """An attachment as a reference (CDN URL, declared size and type)."""
+    return IncomingFile(a.filename, a.url, a.size, a.content_type or "")
+
+
 def files_of(message: discord.Message) -> tuple[IncomingFile, ...]:
-    """The message's attachments as references (CDN URL, declared size and type)."""
-    return tuple(
-        IncomingFile(a.filename, a.url, a.size, a.content_type or "") for a in message.attachments
-    )
+    return tuple(files_of_attachment(a) for a in message.attachments)
 
 
 def from_message(message: discord.Message, bot_id: int, *, addressed: bool = True) -> Message:

@@ -103,7 +103,7 @@ class Seeing:
         notes = []
         for i, ref in reversed(wanted):
             try:
-                data = await self._download(platform, IncomingFile(ref.name, ref.url, ref.size))
+                data = await self.download(platform, IncomingFile(ref.name, ref.url, ref.size))
                 picture = await asyncio.to_thread(open_picture, ref.name, data, self.settings)
             except FileProblem as exc:
                 notes.append(f"I could not look at {ref.name} again: {exc}")
@@ -127,7 +127,7 @@ class Seeing:
         left = min(budget, self.settings.max_file_tokens)
         for file in files[: self.settings.max_files]:
             try:
-                data = await self._download(msg.platform, file)
+                data = await self.download(msg.platform, file)
                 read = await asyncio.to_thread(read_file, file.name, data, self.settings)
             except FileProblem as exc:
                 incoming.notes.append(str(exc))
@@ -160,7 +160,9 @@ class Seeing:
             )
         return text
 
-    async def _download(self, platform: str, file: IncomingFile) -> bytes:
+    async def download(self, platform: str, file: IncomingFile) -> bytes:
+        """The file's bytes (cached pictures first), within the size cap and the timeout;
+        raises FileProblem saying why not."""
         settings = self.settings
         if file.size is not None and file.size > settings.max_bytes:
             raise FileProblem(

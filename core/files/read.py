@@ -80,8 +80,11 @@ def read_file(name: str, data: bytes, settings: FileSettings) -> FileText | Pict
     )
 
 
-def open_picture(name: str, data: bytes, settings: FileSettings) -> PictureFile:
-    """Decode a picture, refusing huge ones before decoding, scaled down to the vision cap."""
+def open_picture(
+    name: str, data: bytes, settings: FileSettings, megapixels: float | None = None
+) -> PictureFile:
+    """Decode a picture, refusing huge ones before decoding, scaled down to `megapixels`
+    (by default the vision cap)."""
     limit = settings.max_image_megapixels * 1_000_000
     try:
         with Image.open(io.BytesIO(data)) as probe:
@@ -103,7 +106,7 @@ def open_picture(name: str, data: bytes, settings: FileSettings) -> PictureFile:
         raise FileProblem(
             f"{name} looks like a picture but is damaged; I couldn't open it."
         ) from None
-    cap = settings.vision_megapixels * 1_000_000
+    cap = (megapixels or settings.vision_megapixels) * 1_000_000
     if width * height > cap:
         scale = (cap / (width * height)) ** 0.5
         image.thumbnail((max(1, int(width * scale)), max(1, int(height * scale))))
