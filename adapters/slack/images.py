@@ -122,7 +122,9 @@ async def imagine(
         chosen = options
         if chosen is None:
             assert ctx.muse.image_settings is not None  # /imagine is offered
-            chosen = parse_imagine_args(msg.text, ctx.muse.image_settings)
+            # A picture shared with `@Muse /imagine …` is the reference to start from.
+            posted = msg.attachments[0].url if msg.attachments else ""
+            chosen = parse_imagine_args(msg.text, ctx.muse.image_settings, posted)
         hook.options = with_seed(chosen)  # chosen now, so the buttons remake these
         await run_imagine(ctx, hook.options)
 

@@ -15,7 +15,7 @@ from core.chat.reply import Attachment
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import UserError
 from core.fair_use.policy import Policy
-from core.files.read import FileProblem, open_picture
+from core.files.read import FileProblem, read_picture
 from core.image.engine import ImageResult
 from core.image.options import (
     MAX_SEED,
@@ -130,7 +130,7 @@ async def reference_picture(ctx: CommandContext, options: ImagineOptions) -> Ima
     try:
         data = await muse.seeing.download(msg.platform, file)
         picture = await asyncio.to_thread(
-            open_picture, file.name, data, muse.file_settings, largest
+            read_picture, file.name, data, muse.file_settings, largest
         )
     except FileProblem as exc:
         raise UserError(f"The reference picture: {exc}") from None

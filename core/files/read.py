@@ -26,6 +26,7 @@ __all__ = [
     "file_block",
     "open_picture",
     "read_file",
+    "read_picture",
     "size_text",
 ]
 
@@ -78,6 +79,16 @@ def read_file(name: str, data: bytes, settings: FileSettings) -> FileText | Pict
         f"I can't read {name}: it is {found.label}. I read text, Markdown, code, PDFs "
         "and pictures (PNG, JPEG, GIF, WebP)."
     )
+
+
+def read_picture(
+    name: str, data: bytes, settings: FileSettings, megapixels: float | None = None
+) -> PictureFile:
+    """A file that must be a picture (by its bytes), opened as `open_picture` does."""
+    found = sniff(data)
+    if found.kind != "image":
+        raise FileProblem(f"{name} is not a picture: its content is {found.label}.")
+    return open_picture(name, data, settings, megapixels)
 
 
 def open_picture(

@@ -172,7 +172,7 @@ ALLOWED = {
     "height": "a multiple of 8 from {MIN_SIZE} to {s.max_height}",
     "count": "a whole number from 1 to {s.max_count}",
     "guidance": "a number from 0 to {max_guidance}",
-    "strength": "a number from 0.05 to 1 (how far from the reference picture to go)",
+    "strength": "a number from 0.05 to 1",
 }
 
 
@@ -496,7 +496,8 @@ def imagine_form(s: ImageSettings) -> list[FormField]:
         FormField(
             "strength",
             float,
-            f"With a reference picture: {allowed('strength', s)} (default {DEFAULT_STRENGTH})",
+            f"How far to go from the reference picture: {allowed('strength', s)} "
+            f"(default {DEFAULT_STRENGTH})",
             min_value=MIN_STRENGTH,
             max_value=1.0,
         ),
