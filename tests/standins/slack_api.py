@@ -38,7 +38,8 @@ RESPONSE_URL = "response_url"  # method name for POSTs to a slash command's resp
 # The bot scopes of the app manifest in README.md: what `scopes` may report for the bot token.
 BOT_SCOPES = (
     "app_mentions:read,channels:history,groups:history,im:history,mpim:history,channels:read,"
-    "groups:read,im:read,mpim:read,chat:write,commands,files:write,reactions:read,users:read"
+    "groups:read,im:read,mpim:read,chat:write,commands,files:read,files:write,reactions:read,"
+    "users:read"
 ).split(",")
 
 # Slack rejects long texts with msg_too_long; it advises <= 4,000 characters and, per
