@@ -20,6 +20,7 @@ from bot.platforms import adapter_factories, configured_platforms
 from bot.privacy import prune_old
 from bot.supervise import supervise
 from core.chat.service import Muse
+from core.errors import ModelUnavailable
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
 from core.image.engine import ImageEngine
@@ -102,7 +103,8 @@ async def load_vision(
     config: Config, arbiter: DeviceArbiter, tiny: bool
 ) -> tuple[VisionEngine | None, str]:
     """The vision engine, or None and why Muse cannot see pictures (said to people who
-    post one). A configured model that reads text only is not fatal: chat goes on."""
+    post one). A vision model that reads text only, or cannot be loaded (offline, a typo),
+    is not fatal: chat goes on, and the log and the answer to a picture say why."""
     if not config.vision.enabled:
         return None, "[vision] is turned off in my config"
     engine = VisionEngine(config.vision, arbiter)
@@ -116,6 +118,9 @@ async def load_vision(
     except NotAVisionModel as exc:
         log.warning("%s", exc)
         return None, f"my [vision] model ({model}) reads text only"
+    except ModelUnavailable as exc:
+        log.warning("pictures will not be seen: %s", exc)
+        return None, f"my [vision] model ({model}) could not be loaded"
     _loaded("vision", engine, began)
     return engine, ""
 

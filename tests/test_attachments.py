@@ -356,3 +356,19 @@ async def test_slack_files_elsewhere_or_refused_are_explained(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_vision_model_that_is_off_or_cannot_load_leaves_chat_running(
+    tmp_path: Path,
+) -> None:
+    missing = str(tmp_path / "no-such-model")
+    config = Config(vision=VisionSettings(model=missing))
+    assert await load_vision(config, DeviceArbiter(), tiny=False) == (
+        None,
+        f"my [vision] model ({missing}) could not be loaded",
+    )
+    off = Config(vision=VisionSettings(enabled=False))
+    assert await load_vision(off, DeviceArbiter(), tiny=False) == (
+        None,
+        "[vision] is turned off in my config",
+    )
