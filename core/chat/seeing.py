@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from core.chat.events import IncomingFile, Message
 from core.chat.prompt import MessageTooLong, Turn
@@ -32,6 +32,7 @@ from core.files.read import (
 from core.files.settings import FileSettings
 from core.memory.store import Memory, StoredAttachment, StoredMessage
 from core.text.vision import VisionEngine
+from core.text.vision_settings import VisionSettings
 
 __all__ = ["ASK_ABOUT_FILES", "Incoming", "Seeing", "cant_see"]
 
@@ -46,6 +47,14 @@ def cant_see(why: str) -> str:
         "model to a vision-language model (for example HuggingFaceTB/SmolVLM-256M-Instruct) "
         "and restart me."
     )
+
+
+class VisionHost(Protocol):
+    """What Seeing reads of the Muse it serves (its vision model, and why it has none)."""
+
+    vision_engine: VisionEngine | None
+    vision_settings: VisionSettings
+    vision_missing: str
 
 
 @dataclass
@@ -192,6 +201,33 @@ class Seeing:
             raise FileProblem(f"I couldn't download {file.name}: {exc}") from None
 
     # -- the vision model's prompt ------------------------------------------------------------
+
+    async def vision_plan(
+        self,
+        host: VisionHost,
+        platform: str,
+        persona: str,
+        history: list[Turn],
+        files: dict[int, list[StoredAttachment]],
+        new: Turn,
+        incoming: Incoming,
+    ) -> Any | None:
+        """The vision model's inputs when pictures are in play (posted now, or earlier and
+        still in `history`), else None (the text model answers). Raises UserError when
+        pictures came and there is no vision model; notes pictures it could not recall."""
+        engine = host.vision_engine
+        if incoming.pictures and engine is None:
+            raise UserError(cant_see(host.vision_missing))
+        pictures = {len(history): incoming.pictures} if incoming.pictures else {}
+        if engine is not None and any(f.kind == "image" for fs in files.values() for f in fs):
+            limit = host.vision_settings.max_pictures - len(incoming.pictures)
+            recalled, notes = await self.recall_pictures(platform, files, limit)
+            pictures.update(recalled)
+            incoming.notes += notes
+        if not pictures or engine is None:
+            return None
+        budget = host.vision_settings.prompt_tokens
+        return await self.vision_inputs(engine, persona, [*history, new], pictures, budget)
 
     async def vision_inputs(
         self,

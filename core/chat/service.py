@@ -13,7 +13,7 @@ from typing import Any
 from core.chat.events import Message
 from core.chat.prompt import Turn, build_prompt
 from core.chat.reply import Outbound, Reply, Sent
-from core.chat.seeing import ASK_ABOUT_FILES, Seeing, cant_see
+from core.chat.seeing import ASK_ABOUT_FILES, Seeing
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import Busy, PermissionDenied, Terms, UserError
 from core.fair_use.admission import Admission, Ticket
@@ -181,34 +181,24 @@ class Muse:
         key = msg.conversation
         stored = await self.memory.recent(key, self.text_settings.history_messages)
         history, files = await self.seeing.history(stored)
-        budget = self.text_settings.prompt_tokens // 2
+        budget = self.text_settings.prompt_tokens // 2  # for files' text
         incoming = await self.seeing.read(msg, self.text_engine.tokenizer, budget)
         new = Turn("user", text + incoming.blocks, msg.display_name)
         persona = await self.persona_for(key)
-        pictures = {len(history): incoming.pictures} if incoming.pictures else {}
-        vision = self.vision_engine
-        if incoming.pictures and vision is None:
-            raise UserError(cant_see(self.vision_missing))
-        if vision is not None and any(f.kind == "image" for fs in files.values() for f in fs):
-            # A follow-up about pictures posted earlier: they are fetched again by reference.
-            limit = self.vision_settings.max_pictures - len(incoming.pictures)
-            recalled, notes = await self.seeing.recall_pictures(msg.platform, files, limit)
-            pictures.update(recalled)
-            incoming.notes += notes
-        if pictures and vision is not None:
-            inputs = await self.seeing.vision_inputs(
-                vision, persona, [*history, new], pictures, self.vision_settings.prompt_tokens
-            )
-            prompt_ids = None
-        else:
-            prompt_ids = build_prompt(
+        # Pictures (posted now, or earlier and still in the history) go to the vision model.
+        looking = await self.seeing.vision_plan(
+            self, msg.platform, persona, history, files, new, incoming
+        )
+        prompt = None
+        if looking is None:
+            prompt = build_prompt(
                 self.text_engine.tokenizer,
                 persona,
                 history,
                 new,
                 self.text_settings.prompt_tokens,
                 self.text_settings.trim_chunk_turns,
-            ).ids
+            )
         # Stored before generating: a crash mid-reply must not lose what the user said.
         row = await self.memory.add_message(
             key,
@@ -228,11 +218,11 @@ class Muse:
             if incoming.note:
                 yield incoming.note  # what was left out of the files, before the answer
             gen = generation_settings(self.text_settings)
-            if prompt_ids is None:
-                assert vision is not None
-                stream = vision.stream(inputs, gen)
+            if prompt is None:
+                assert self.vision_engine is not None  # vision_plan made inputs for it
+                stream = self.vision_engine.stream(looking, gen)
             else:
-                stream = self.text_engine.stream(prompt_ids, gen, cache_key=key)
+                stream = self.text_engine.stream(prompt.ids, gen, cache_key=key)
             async for piece in stream:
                 if ticket.started is None:
                     self.admission.start(ticket)
