@@ -26,6 +26,7 @@ from tests.standins.slack_api import BOT_TOKEN, SlackApiStandin
 from tests.standins.slack_signing import ALICE, CHANNEL_ID, mention, message_event
 from tests.test_discord_adapter import button_ids, slash_and_wait, synced
 from tests.test_discord_adapter import running as discord_running
+from tests.test_slack_adapter import picture_buttons
 from tests.test_slack_adapter import running as slack_running
 
 
@@ -149,10 +150,22 @@ async def test_slack_picture_posted_with_imagine_is_the_reference(
         car = slack.add_user_file("car.png", png(50, 40), "image/png")
         text = f"{mention()} /imagine a red car --strength 0.3 --size 64x96"
         await r.event(message_event(CHANNEL_ID, ALICE, text, files=[car]))
-        await slack.wait_for("files.completeUploadExternal")
-    [(path, headers)] = slack.downloads
-    assert path.endswith("/car.png") and headers["Authorization"] == f"Bearer {BOT_TOKEN}"
-    [shared] = slack.uploaded_files()
-    assert shared.data is not None
-    size, meta = picture_facts(shared.data)
-    assert size == (64, 96) and meta["strength"] == "0.3"
+        buttons = await picture_buttons(slack, 1)
+        [(path, headers)] = slack.downloads
+        assert path.endswith("/car.png") and headers["Authorization"] == f"Bearer {BOT_TOKEN}"
+        [shared] = slack.uploaded_files()
+        assert shared.data is not None
+        size, meta = picture_facts(shared.data)
+        assert size == (64, 96) and meta["strength"] == "0.3"
+
+        # 🔁 variations start from the shared picture: its url_private from files.info.
+        await r.press(buttons["blocks"][0]["elements"][1]["action_id"], buttons)
+        await picture_buttons(slack, 2)
+    assert slack.calls("files.info")[-1].params["file"] == shared.file_id
+    assert slack.downloads[-1][0] == f"/files-pri/{shared.file_id}/{shared.filename}"
+    varied = [f for f in slack.uploaded_files() if f is not shared]
+    assert len(varied) == 4
+    for upload in varied:
+        assert upload.data is not None
+        size, meta = picture_facts(upload.data)
+        assert size == (64, 96) and meta["strength"] == "0.6"

@@ -145,6 +145,7 @@ class SlackApiStandin:
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "files.delete": self._files_delete,
+            "files.info": self._files_info,
             "apps.connections.open": self._connections_open,
         }
 
@@ -527,6 +528,12 @@ class SlackApiStandin:
             self._messages[(channel, ts)] = message
         return {"files": files}
 
+    def _files_info(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        upload = self.files.get(str(params.get("file")))
+        if upload is None or not upload.completed or upload.deleted:
+            raise SlackError("file_not_found")
+        return {"file": self._file_object(upload)}
+
     def _files_delete(self, params: dict[str, Any], token: str) -> dict[str, Any]:
         """A bot may delete the files it uploaded; they vanish from the messages sharing
         them, and a message left with neither files nor text goes too."""
@@ -564,7 +571,11 @@ class SlackApiStandin:
         """url_private: the bytes for `Authorization: Bearer <bot token>`; otherwise, as
         Slack does, its HTML sign-in page with a 200."""
         self.downloads.append((request.path, dict(request.headers)))
-        found = self.user_files.get(request.match_info["file_id"])
+        file_id = request.match_info["file_id"]
+        found = self.user_files.get(file_id)
+        shared = self.files.get(file_id)  # one the bot shared
+        if found is None and shared is not None and shared.data is not None:
+            found = (shared.filename, shared.data)
         if request.headers.get("Authorization") != f"Bearer {self.bot_token}" or not found:
             page = "<!DOCTYPE html><html><body>Sign in to Slack</body></html>"
             return web.Response(text=page, content_type="text/html")
@@ -583,7 +594,7 @@ class SlackApiStandin:
             "filetype": upload.filename.rsplit(".", 1)[-1] if "." in upload.filename else "",
             "user": self.bot_user_id,
             "size": len(upload.data or b""),
-            "url_private": f"{self.base_url}/files/{upload.file_id}/{upload.filename}",
+            "url_private": f"{self.base_url}/files-pri/{upload.file_id}/{upload.filename}",
             "permalink": (
                 f"https://{TEAM_DOMAIN}.slack.com/files/{self.bot_user_id}/"
                 f"{upload.file_id}/{upload.filename}"
