@@ -15,9 +15,11 @@ from bot.app import load_vision
 from bot.config import Config
 from bot.features import register_commands
 from core.chat import service
+from core.chat.events import IncomingFile
 from core.chat.prompt import Turn
 from core.chat.service import Muse
 from core.fair_use.settings import LimitSettings
+from core.files.fetch import FetchError
 from core.files.settings import FileSettings
 from core.memory.store import Memory
 from core.runtime.device import DeviceArbiter
@@ -32,7 +34,7 @@ from tests.conftest_vision import (  # noqa: F401
     vision_engine,
 )
 from tests.file_samples import CODE, locked_pdf, make_pdf, png
-from tests.helpers import answered, eventually
+from tests.helpers import RecordingReply, answered, eventually, msg
 from tests.standins.discord_api import DiscordStandin
 from tests.standins.discord_payloads import GENERAL_CHANNEL_ID
 from tests.standins.slack_api import BOT_TOKEN, SlackApiStandin
@@ -372,3 +374,38 @@ async def test_a_vision_model_that_is_off_or_cannot_load_leaves_chat_running(
         None,
         "[vision] is turned off in my config",
     )
+
+
+async def test_pictures_over_the_cap_are_left_out_and_said_and_a_dead_link_is_survived(
+    memory: Memory,
+    text_engine: TextEngine,
+    text_settings: TextSettings,
+    vision_engine: VisionEngine,  # noqa: F811
+    model_inputs: ModelInputs,  # noqa: F811
+) -> None:
+    vision_engine.settings = VisionSettings(model="tiny", max_new_tokens=4, max_pictures=2)
+    muse = make_muse(
+        memory, text_engine, text_settings, vision_engine, file_settings=FileSettings(cache_mb=0)
+    )
+    store = {f"https://files.test/{i}.png": png(40 + i, 40) for i in range(3)}
+
+    async def fetch(url: str, max_bytes: int) -> bytes:
+        if url not in store:
+            raise FetchError("gone (HTTP 404)")
+        return store[url]
+
+    muse.fetchers["test"] = fetch
+    files = tuple(IncomingFile(f"{i}.png", url) for i, url in enumerate(store))
+    reply = RecordingReply()
+    await muse.handle_message(msg("three cars", attachments=files), reply)
+    assert reply.sent[0].startswith("(Note: I looked at the first 2 of 3 pictures.)\n\n")
+    assert [tuple(p.shape) for p in model_inputs.pixel_values] == [(2, 3, 32, 32)]
+    # The links die (no cache): the follow-up says so and is answered from the text.
+    store.clear()
+    passes = text_engine.forward_passes
+    await muse.handle_message(msg("which was red?"), reply)
+    assert reply.sent[1].startswith(  # the newest two pictures of the history
+        "(Note: I could not look at 1.png again: I couldn't download 1.png: gone (HTTP 404) "
+        "I could not look at 2.png again: I couldn't download 2.png: gone (HTTP 404))\n\n"
+    )
+    assert text_engine.forward_passes > passes and vision_engine.calls == 1

@@ -127,7 +127,10 @@ class Seeing:
         together. Raises UserError when files came and none could be read."""
         incoming = Incoming()
         files = msg.attachments
-        if not files or not self.settings.enabled:
+        if not files:
+            return incoming
+        if not self.settings.enabled:
+            incoming.notes.append("I don't read files here ([files] enabled = false).")
             return incoming
         if len(files) > self.settings.max_files:
             incoming.notes.append(
@@ -218,9 +221,15 @@ class Seeing:
         engine = host.vision_engine
         if incoming.pictures and engine is None:
             raise UserError(cant_see(host.vision_missing))
+        most = host.vision_settings.max_pictures
+        if len(incoming.pictures) > most:
+            incoming.notes.append(
+                f"I looked at the first {most} of {len(incoming.pictures)} pictures."
+            )
+            del incoming.pictures[most:]
         pictures = {len(history): incoming.pictures} if incoming.pictures else {}
         if engine is not None and any(f.kind == "image" for fs in files.values() for f in fs):
-            limit = host.vision_settings.max_pictures - len(incoming.pictures)
+            limit = most - len(incoming.pictures)
             recalled, notes = await self.recall_pictures(platform, files, limit)
             pictures.update(recalled)
             incoming.notes += notes
