@@ -28,8 +28,8 @@ from transformers import (
     TextStreamer,
 )
 
-from core.errors import ModelUnavailable
-from core.runtime.device import DeviceArbiter, pick_device, pick_dtype
+from core.errors import ModelUnavailable, UserError
+from core.runtime.device import DeviceArbiter, is_oom, pick_device, pick_dtype
 from core.runtime.models import missing_folder, model_unavailable
 from core.text.request import GenerationSettings
 from core.text.vision_settings import VisionSettings
@@ -47,7 +47,9 @@ class NotAVisionModel(ModelUnavailable):
 class _ToLoop(TextStreamer):
     """Hands each finished piece of text to the event loop (TextStreamer's public hook)."""
 
-    def __init__(self, tokenizer: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]):
+    def __init__(
+        self, tokenizer: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]
+    ) -> None:
         super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
         self.loop, self.queue = loop, queue
 
@@ -140,7 +142,15 @@ class VisionEngine:
         try:
             while (piece := await queue.get()) is not _DONE:
                 yield piece
-            job.result()  # raises what generate() raised
+            if (exc := job.exception()) is not None:
+                if is_oom(exc):
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    raise UserError(
+                        "The GPU ran out of memory looking at the pictures; try fewer or "
+                        "smaller ones, or a shorter conversation (/forget)."
+                    ) from None
+                raise exc
         finally:
             stop.set()
             if not job.done():
