@@ -117,6 +117,7 @@ class Seeing:
             except FileProblem as exc:
                 notes.append(f"I could not look at {ref.name} again: {exc}")
                 continue
+            self.cache.put(ref.url, data)
             found.setdefault(i, []).append(picture)
         return found, notes
 
@@ -149,8 +150,8 @@ class Seeing:
                 self.cache.put(file.url, data)
                 incoming.stored.append(StoredAttachment(file.name, "image", file.url, len(data)))
                 continue
-            text = self._fit(read, tokenizer, left, incoming)
-            left -= len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+            text, used = self._fit(read, tokenizer, left, incoming)
+            left -= used
             if text:
                 incoming.blocks += file_block(file.name, text)
                 stored = StoredAttachment(file.name, read.kind, file.url, len(data), text)
@@ -159,18 +160,21 @@ class Seeing:
             raise UserError(" ".join(incoming.notes) or "I could not read those files.")
         return incoming
 
-    def _fit(self, read: FileText, tokenizer: Any, left: int, incoming: Incoming) -> str:
+    def _fit(
+        self, read: FileText, tokenizer: Any, left: int, incoming: Incoming
+    ) -> tuple[str, int]:
+        """The file's text within `left` tokens, and the tokens it takes; notes the cut."""
         incoming.notes.extend(read.notes)
         text, used = cut_to_tokens(tokenizer, read.text, left)
         if used == 0:
             incoming.notes.append(f"{read.name} did not fit: no room left for its text.")
-            return ""
+            return "", 0
         if len(text) < len(read.text):
             incoming.notes.append(
                 f"{read.name} was cut after {used} tokens ({len(text)} of "
                 f"{len(read.text)} characters) to fit my prompt."
             )
-        return text
+        return text, used
 
     async def download(self, platform: str, file: IncomingFile) -> bytes:
         """The file's bytes (cached pictures first), within the size cap and the timeout;
