@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +19,8 @@ from bench.text import PEERS
 
 TARGETS = {"concurrency": 0.35, "prefix": 0.10}
 PEER_TARGETS = {"muse_serial": 1.0, "muse_simultaneous": 0.25, "muse_staggered": 0.25}
-ALL = ("peers", "concurrency", "loop", "prefix", "limit", "startup", "images")
+ALL = ("peers", "concurrency", "loop", "prefix", "limit", "quant", "startup", "images", "platform")
+PLATFORM_TARGETS = {"throughput": 3.0}
 
 
 def peer_lines(fig: dict[str, Any]) -> list[str]:
@@ -44,7 +46,34 @@ def peer_lines(fig: dict[str, Any]) -> list[str]:
     return out
 
 
+def platform_lines(fig: dict[str, Any]) -> list[str]:
+    out = [
+        f"platform: `muse run` + Discord stand-in, benchmark model, {fig['new_tokens']} new "
+        f"tokens; ready {fig['ready_s']:.1f} s after spawn (models loaded, gateway identified)"
+    ]
+    for kind, count, what in (("mentions", fig["mentions"], "mentions"), ("images", fig["images"],
+                              "/imagine")):  # fmt: skip
+        together, serial = fig[f"{kind}_together"], fig[f"{kind}_one_by_one"]
+        out.append(
+            f"  {count} {what} at once vs one after another: "
+            f"{fig[f'{kind}_throughput_ratio']:.2f}x throughput (target >= "
+            f"{PLATFORM_TARGETS['throughput']:.0f}x); {together['per_minute']:.1f} vs "
+            f"{serial['per_minute']:.1f} per minute ({together['wall_s']:.1f} s vs "
+            f"{serial['wall_s']:.1f} s)"
+        )
+        label = "first visible text" if kind == "mentions" else "picture shown"
+        for name, run in (("at once", together), ("one by one", serial)):
+            out.append(
+                f"    {name:<10} {label} p50 {run['first_p50_s']:.2f} s, p95 "
+                f"{run['first_p95_s']:.2f} s; final p50 {run['final_p50_s']:.2f} s, p95 "
+                f"{run['final_p95_s']:.2f} s"
+            )
+    return out
+
+
 def line(name: str, fig: dict[str, Any]) -> str:
+    if name == "platform":
+        return "\n".join(platform_lines(fig))
     if name == "peers":
         return "\n".join(peer_lines(fig))
     if name == "loop":
@@ -58,6 +87,16 @@ def line(name: str, fig: dict[str, Any]) -> str:
             f"bandwidth, target >= 0.6); 8 rows: {fig['batch_ratio']:.2f} "
             f"({fig['batch_tokens_per_s']:.0f} tokens/s with prefill vs "
             f"{fig['batch_limit_tokens_per_s']:.0f} reading the weights once per step)"
+        )
+    if name == "quant":
+        each = ", ".join(f"{r['int8'] / r['none']:.2f}" for r in fig["runs"])
+        tps = fig["tokens_per_s"]
+        return (
+            f"quant: int8 weight-only decodes at {fig['ratio']:.2f}x the unquantized speed "
+            f"({tps['int8']:.1f} vs {tps['none']:.1f} tokens/s, one request, median of "
+            f"[{each}]); greedy agreement {fig['agreement']:.2f} over {fig['prompts']} prompts "
+            f"x {fig['compared_tokens']} tokens ({fig['identical_prompts']}/{fig['prompts']} "
+            "identical; random weights, thin margins)"
         )
     if name == "startup":
         each = ", ".join(f"{t:.2f}" for t in fig["runs_s"])
@@ -82,6 +121,36 @@ def line(name: str, fig: dict[str, Any]) -> str:
     return f"{name}: {fig['ratio']:.2f}x ({detail}{target})"
 
 
+def machine_info() -> dict[str, Any]:
+    """What the figures depend on: the CPU, threads, libraries, and how busy the machine was."""
+    import platform
+
+    import torch
+    import transformers
+
+    cpu = platform.processor()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "load_average": os.getloadavg(),
+    }
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    load = ", ".join(f"{x:.1f}" for x in m["load_average"])
+    return (
+        f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} "
+        f"threads), transformers {m['transformers']}; load average at start {load}"
+    )
+
+
 def startup(passes: int = 3) -> dict[str, Any]:
     """Wall time of `muse --help` (imports and argument parsing: what every command pays)."""
     exe = shutil.which("muse", path=os.path.dirname(sys.executable)) or "muse"
@@ -99,10 +168,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     want = set(args.only.split(",")) if args.only else set(ALL)
-    if want & {"peers", "concurrency", "loop", "prefix", "limit"}:
+    if want & {"peers", "concurrency", "loop", "prefix", "limit", "quant"}:
         model = args.model or str(
             await asyncio.to_thread(build_bench_text_model, default_bench_dir())
         )
+    if want & {"peers", "concurrency", "loop", "prefix", "limit"}:
         engine = await text.load_engine(model)
         if want & {"peers", "concurrency", "loop", "limit"}:
             results.update(await text.peers(engine, repeats=args.repeats))
@@ -111,12 +181,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if "prefix" in want:
             results.update(await text.prefix(engine, repeats=args.repeats))
         await engine.arbiter.close()
+    if "quant" in want:
+        from bench.quant import quant
+
+        results.update(await quant(model, repeats=args.repeats))
     if "startup" in want:
         results["startup"] = await asyncio.to_thread(startup)
     if "images" in want:
         from bench.bench_images import run_images_bench
 
         results["images"] = await asyncio.to_thread(run_images_bench)
+    if "platform" in want:
+        from bench.platform import platform_bench
+        from core.image.tiny import build_tiny_pipeline, default_tiny_image_dir
+
+        model = args.model or str(
+            await asyncio.to_thread(build_bench_text_model, default_bench_dir())
+        )
+        image = await asyncio.to_thread(build_tiny_pipeline, default_tiny_image_dir())
+        results["platform"] = await platform_bench(model, str(image))
     return {k: results[k] for k in ALL if k in want and k in results}
 
 
@@ -129,12 +212,24 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
     parser.add_argument("--save", metavar="PATH", help="also write the JSON (every run) to PATH")
+    parser.add_argument(
+        "--history",
+        metavar="PATH",
+        default="bench-runs.jsonl",
+        help="append this run (machine, time, every figure) as one JSON line ('' = don't)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # generate_batch warns that eos is off: on purpose, every peer generates its full length.
     logging.getLogger("ContinuousBatchingLogger").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    machine = machine_info()
+    print(machine_line(machine), flush=True)
     results = asyncio.run(run(args))
+    if args.history:
+        record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine, **results}
+        with open(args.history, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
     if args.save:
         with open(args.save, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)

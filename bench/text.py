@@ -26,8 +26,11 @@ from core.text.engine import GenerationSettings, TextEngine
 from core.text.settings import TextSettings
 
 
-async def load_engine(model: str) -> TextEngine:
-    engine = TextEngine(TextSettings(model=model, device="auto"), DeviceArbiter())
+async def load_engine(model: str, quantization: str = "none") -> TextEngine:
+    settings = TextSettings.model_validate(
+        {"model": model, "device": "auto", "quantization": quantization}
+    )
+    engine = TextEngine(settings, DeviceArbiter())
     await engine.load()
     engine.eos_ids = set()  # random weights: make every request generate its full length
     return engine

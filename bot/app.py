@@ -21,6 +21,7 @@ from bot.privacy import prune_old
 from bot.supervise import supervise
 from core.chat.service import Muse
 from core.errors import ModelUnavailable
+from core.fair_use.guard import Guard
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
 from core.image.engine import ImageEngine
@@ -80,6 +81,7 @@ async def build_muse(
         await image.load(image_model)
         _loaded("image", image, began)
     vision, vision_missing = await load_vision(config, arbiter, tiny)
+    guard = await build_guard(config, text, tiny=tiny)
     memory = health.memory = await Memory.open(db or config.muse.db)
     health.muse = Muse(
         memory=memory,
@@ -89,6 +91,7 @@ async def build_muse(
         policy=Policy(config.policy),
         limits=config.limits,
         moderator=Moderator(config.moderation),
+        guard=guard,
         image_engine=image,
         image_settings=config.image,
         file_settings=config.files,
@@ -123,6 +126,27 @@ async def load_vision(
         return None, f"my [vision] model ({model}) could not be loaded"
     _loaded("vision", engine, began)
     return engine, ""
+
+
+async def build_guard(config: Config, text: TextEngine, *, tiny: bool = False) -> Guard | None:
+    """[guard]: "same" asks the chat engine; another model gets an engine of its own (a
+    classifier needs its own weights) on the same device arbiter, greedy, without the
+    prefix cache (each question is new), no adapters or quantization of the chat model's."""
+    name = config.guard.model
+    if not name:
+        return None
+    if name == "same" or tiny:
+        if tiny and name != "same":
+            log.warning("--tiny: the guard asks the tiny random model (its answers are noise)")
+        return Guard(config.guard, text)
+    settings = config.text.model_copy(
+        update={"model": name, "prefix_cache_mb": 0, "adapters": [], "quantization": "none"}
+    )
+    engine = TextEngine(settings, text.arbiter)
+    began = time.monotonic()
+    await engine.load()
+    _loaded("guard", engine, began)
+    return Guard(config.guard, engine)
 
 
 async def housekeeping(muse: Muse, config: Config) -> None:

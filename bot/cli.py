@@ -90,12 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--config", metavar="PATH", help="config file (as for muse run)")
     doctor.add_argument("--db", metavar="PATH", help="SQLite database (default: [muse] db)")
-    export = sub.add_parser("export", help="print one conversation's stored messages as JSON")
-    export.add_argument(
+    export = sub.add_parser(
+        "export",
+        help="print one conversation's stored messages as JSON, or 👍/👎 feedback as "
+        "training data (JSONL)",
+    )
+    what = export.add_mutually_exclusive_group(required=True)
+    what.add_argument(
         "--conversation",
-        required=True,
         metavar="KEY",
         help="conversation key, e.g. discord:<guild>:<channel>",
+    )
+    what.add_argument(
+        "--feedback",
+        action="store_true",
+        help="rated replies as JSONL in TRL's columns (see --format); user ids pseudonymised, "
+        "[privacy] training_opt_out channels left out",
+    )
+    export.add_argument(
+        "--format",
+        choices=["kto", "dpo"],
+        default="kto",
+        help="with --feedback: kto = prompt, completion, label; dpo = prompt, chosen, "
+        "rejected (from regenerated replies with opposite votes)",
+    )
+    export.add_argument(
+        "--metadata",
+        action="store_true",
+        help="with --feedback: add user (pseudonymised), persona and model columns",
     )
     export.add_argument("--config", metavar="PATH", help="config file (for [muse] db)")
     export.add_argument("--db", metavar="PATH", help="SQLite database")
@@ -123,12 +145,18 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(resolve_config_path(args.config))
 
 
-def _data_request(args: argparse.Namespace, db: str) -> int:
+def _data_request(args: argparse.Namespace, db: str, config: Config) -> int:
     from bot import privacy
 
     if not Path(db).exists():
         print(f"no database at {db} (use --db)", file=sys.stderr)
         return 2
+    if args.command == "export" and args.feedback:
+        opt_out = config.privacy.training_opt_out
+        lines = asyncio.run(privacy.export_feedback(db, args.format, opt_out, args.metadata))
+        print("\n".join(lines))
+        print(f"{len(lines)} {args.format} rows", file=sys.stderr)
+        return 0
     if args.command == "export":
         print(asyncio.run(privacy.export_conversation(db, args.conversation)))
         return 0
@@ -161,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             return doctor.main(resolve_config_path(args.config), args.db)
         config = _load(args)
         if args.command in ("export", "purge"):
-            return _data_request(args, args.db or config.muse.db)
+            return _data_request(args, args.db or config.muse.db, config)
         if problems := preflight(config, db=args.db, tiny=args.tiny):
             raise ConfigError(problems, resolve_config_path(args.config) or "config")
         # The terminal chat keeps the screen for the conversation: warnings and up only.

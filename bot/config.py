@@ -38,7 +38,7 @@ from pydantic_settings import (
 from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import SlackSettings
 from bot.settings import LoggingSettings, MetricsSettings, MuseSettings
-from core.fair_use.settings import LimitSettings, ModerationRule, PolicySettings
+from core.fair_use.settings import GuardSettings, LimitSettings, ModerationRule, PolicySettings
 from core.files.settings import FileSettings
 from core.image.options import ImageSettings
 from core.memory.settings import PrivacySettings
@@ -76,6 +76,7 @@ class Config(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     moderation: list[ModerationRule] = Field(default_factory=list)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     schedules: ScheduleEntries = Field(default_factory=list)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

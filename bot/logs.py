@@ -64,3 +64,9 @@ def setup_logging(level: str, fmt: str = "text") -> None:
     # "`CLIPImageProcessor` requires torchvision; falling back to ...Pil": diffusers imports
     # those processors at start-up; the PIL fallback is what Muse wants.
     logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
+    # transformers and diffusers import torchao whenever it is installed: on a CPU-only or
+    # Triton-less machine it reports the CUDA kernels it skips, torch deprecates its enum
+    # registration, and diffusers misses tensor classes torchao moved. None of it touches
+    # what Muse does with torchao (weight-only quantization through quantize_).
+    for chatter in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao"):
+        logging.getLogger(chatter).setLevel(logging.ERROR)

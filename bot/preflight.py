@@ -20,6 +20,9 @@ def preflight(config: Config, *, db: str | None = None, tiny: bool = False) -> l
     models = [("[text] model", config.text.model)]
     if config.image.enabled:
         models.append(("[image] model", config.image.model))
+    if config.guard.model and config.guard.model != "same":
+        models.append(("[guard] model", config.guard.model))
+    models += [(f"[text] adapters '{a.name}' path", a.path) for a in config.text.adapters]
     for key, name in models if not tiny else []:  # --tiny builds its own models
         if (missing := missing_folder(name, key)) is not None:
             problems.append(f"{key} = {name!r}: {str(missing).splitlines()[0]}")

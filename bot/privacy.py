@@ -1,4 +1,5 @@
-"""Data requests from the command line: export a conversation, purge a user."""
+"""Data requests from the command line: export a conversation or the rated replies as
+training data, purge a user."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import time
 
 from core.memory.store import Memory
+from core.tuning.export import Format
 
 DAY = 86400
 
@@ -19,6 +21,19 @@ async def export_conversation(db: str, conversation: str) -> str:
     return json.dumps(
         {"conversation": conversation, "messages": rows}, ensure_ascii=False, indent=2
     )
+
+
+async def export_feedback(
+    db: str, fmt: Format, opt_out: list[str], metadata: bool = False
+) -> list[str]:
+    from core.tuning.export import export_feedback as rows
+    from core.tuning.generations import Generations
+
+    memory = await Memory.open(db)
+    try:
+        return await rows(Generations(memory.connection), fmt, opt_out, metadata)
+    finally:
+        await memory.close()
 
 
 def parse_user(user: str) -> tuple[str, str]:

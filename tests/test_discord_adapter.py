@@ -454,7 +454,7 @@ async def test_admin_commands_are_hidden_from_members_and_refused_if_called_anyw
             assert command["default_member_permissions"] == str(MANAGE_GUILD), name
             if name != "forget":  # a DM's memory is its member's own
                 assert command["dm_permission"] is False and command["contexts"] == [0], name
-        everyone = ["cancel", "help", "persona", "stats"]
+        everyone = ["cancel", "help", "persona", "retry", "stats"]
         assert standin.visible_commands(NORMAL_USER_ID) == everyone
         assert standin.visible_commands(ADMIN_USER_ID) == sorted(
             [*everyone, "forget", "persona-admin", "schedule", "sync"]
@@ -500,7 +500,12 @@ async def test_reactions_become_feedback_and_cross_cancels(
             (str(bot_message_id), str(NORMAL_USER_ID), 1, GENERAL_KEY),
         ]
         _, [stats] = await slash_and_wait(standin, "stats")
-        assert stats["content"] == "Feedback here: 👍 1 · 👎 1"
+        model = dmuse.text_engine.model_name
+        assert stats["content"].splitlines() == [
+            "Feedback here: 👍 1 · 👎 1",
+            "Approval by persona: default 50% (1👍/1👎)",
+            f"Approval by model: {model} 50% (1👍/1👎)",
+        ]
 
         removal = reaction_add(bot_message_id, GENERAL_CHANNEL_ID, ADMIN_USER_ID, "👎🏽")
         await standin.dispatch("MESSAGE_REACTION_REMOVE", removal)
@@ -514,6 +519,33 @@ async def test_reactions_become_feedback_and_cross_cancels(
         await standin.react(int(ask["id"]), NORMAL_USER_ID, "❌")
         await eventually(lambda: _true("Cancelled." in bot_contents(standin, GENERAL_CHANNEL_ID)))
         await eventually(lambda: _true(dmuse.text_engine.running == 0))
+
+
+async def test_answers_carry_a_regenerate_button_that_answers_again(
+    dmuse: Muse, standin: DiscordStandin
+) -> None:
+    async with running(dmuse, standin):
+        await synced(standin)
+        await standin.send_user_message(GENERAL_CHANNEL_ID, f"{MENTION} a poem please")
+        [stored] = await answered(dmuse, GENERAL_KEY)
+        answer_id = int(stored.platform_message_id)
+
+        async def button() -> list[str]:
+            return (
+                button_ids(standin.messages[answer_id])
+                if standin.messages[answer_id].get("components")
+                else []
+            )
+
+        assert await eventually(button) == ["muse:regen"]
+        assert standin.messages[answer_id]["content"] == stored.content  # the text stays
+        click = await standin.click("muse:regen", answer_id, user=NORMAL_USER_ID)
+        await eventually(lambda: _true(len(standin.answers(click)) > 0))
+        await eventually(lambda: _at_least(dmuse.generations.all, 2))
+        first, again = await dmuse.generations.all()
+        assert again.regenerates == first.id and again.prompt == first.prompt
+        [shown] = standin.answers(click)
+        assert shown["content"] == again.completion
 
 
 async def _at_least(fetch: Callable[[], Awaitable[list[Any]]], n: int) -> list[Any]:

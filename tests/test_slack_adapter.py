@@ -492,6 +492,33 @@ async def _has_persona(muse: Muse) -> bool:
     return await muse.memory.get_persona(key()) == "Talk like a pirate."
 
 
+async def test_answers_carry_a_regenerate_button_that_answers_again(
+    smuse: Muse, slack: SlackApiStandin
+) -> None:
+    async with running(smuse, slack) as r:
+        event = mention_event("a poem please")
+        await r.event(event)
+        conversation = key(thread=event["ts"])
+        [stored] = await answered(smuse, conversation)
+        ts = str(stored.platform_message_id)
+
+        async def with_button() -> dict[str, Any] | None:
+            message = slack.message(CHANNEL_ID, ts)
+            return message if message.get("blocks") else None
+
+        message = await eventually(with_button)
+        section, actions = message["blocks"]
+        assert message["text"] == section["text"]["text"]  # the same text, now with the button
+        assert [e["action_id"] for e in actions["elements"]] == ["muse:regen"]
+        await r.press("muse:regen", message, user=BOB)
+        await eventually(lambda: answered(smuse, conversation, 2))
+        first, again = await smuse.generations.all()
+        assert again.regenerates == first.id and again.prompt == first.prompt
+        assert again.conversation == conversation
+        [new_ts] = again.reply_ids
+        assert slack.message(CHANNEL_ID, new_ts)["thread_ts"] == event["ts"]  # same thread
+
+
 async def test_reactions_become_feedback_rows(smuse: Muse, slack: SlackApiStandin) -> None:
     async with running(smuse, slack) as r:
         event = mention_event("rate me")

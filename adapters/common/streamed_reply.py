@@ -206,6 +206,11 @@ class StreamedReply(Generic[M]):
             self._shown.pop()
 
     @property
+    def shown(self) -> list[str]:
+        """What each of the current answer's messages shows (rendered), in order."""
+        return list(self._shown)
+
+    @property
     def has_messages(self) -> bool:
         return bool(self._messages)
 

@@ -26,6 +26,7 @@ from adapters.discord.context import DiscordContext
 from adapters.discord.files import discord_fetcher
 from adapters.discord.images import ImageButton
 from adapters.discord.outbound import DiscordOutbound
+from adapters.discord.regenerate import RegenerateView
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.sync import sync_on_start
 from adapters.discord.translate import PLATFORM
@@ -84,6 +85,7 @@ class DiscordAdapter:
         if commands_.get("schedule") is not None:  # the scheduler runs
             await bot.add_cog(ScheduleCog(self.context))
         bot.add_dynamic_items(ImageButton)  # buttons of pictures posted before a restart
+        bot.add_view(RegenerateView())  # 🔄 under chat answers, before a restart too
         self.muse.outbounds[PLATFORM] = self.outbound
         self.muse.fetchers[PLATFORM] = self.fetcher
         self.publishing = asyncio.create_task(

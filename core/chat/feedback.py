@@ -1,6 +1,7 @@
 """What a reaction means, on every platform: 👍/👎 on Muse's answers are feedback rows
 (the seed of content evaluation; /stats counts them), removing the reaction removes the
-row, and ❌ on your own message cancels your waiting or running requests.
+row, ❌ on your own message cancels your waiting or running requests, and 🔄 on one of
+Muse's answers regenerates it (a new reply to the same prompt; both are kept).
 
 Adapters translate the platform's reaction event into a `Reaction` (the emoji as plain
 unicode, without skin tone or presentation marks) and call `reaction_added` or
@@ -16,12 +17,21 @@ from typing import Protocol
 from core.chat.events import Message, conversation_key
 from core.memory.store import Memory
 
-__all__ = ["CANCEL", "FEEDBACK", "Reaction", "ReactionHost", "reaction_added", "reaction_removed"]
+__all__ = [
+    "CANCEL",
+    "FEEDBACK",
+    "REGENERATE",
+    "Reaction",
+    "ReactionHost",
+    "reaction_added",
+    "reaction_removed",
+]
 
 log = logging.getLogger(__name__)
 
 FEEDBACK = {"👍": 1, "👎": -1}
 CANCEL = {"❌", "✖", "🛑"}
+REGENERATE = {"🔄", "🔁"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class ReactionHost(Protocol):
 
     def cancel_requests(self, msg: Message) -> int: ...
 
+    async def regenerate_reaction(self, reaction: Reaction) -> None: ...
+
 
 async def reaction_added(muse: ReactionHost, reaction: Reaction) -> None:
     r = reaction
@@ -56,7 +68,7 @@ async def reaction_added(muse: ReactionHost, reaction: Reaction) -> None:
         log.info("%s: ❌ from %s cancelled %d request(s)", r.platform, r.user_id, count)
         return
     value = FEEDBACK.get(r.emoji)
-    if value is None:
+    if value is None and r.emoji not in REGENERATE:
         return
     memory = muse.memory
     stored = await memory.find_by_platform_id(r.message_id)
@@ -64,6 +76,9 @@ async def reaction_added(muse: ReactionHost, reaction: Reaction) -> None:
     if mine is None:  # the platform did not say: Muse knows its own answers
         mine = stored is not None and stored.role == "assistant"
     if not mine:
+        return
+    if value is None:  # 🔄
+        await muse.regenerate_reaction(r)
         return
     here = conversation_key(r.platform, r.workspace, r.channel, r.thread)
     # The stored answer knows its conversation (a Slack reaction does not say the thread);

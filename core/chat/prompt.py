@@ -7,7 +7,7 @@ for several turns in a row; that is what lets a per-conversation KV cache hit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import UserError
@@ -31,16 +31,25 @@ class Prompt:
     text: str
     history_used: int  # how many history turns made it in
     history_dropped: int
+    # The chat messages the ids were rendered from, exactly (stored for feedback exports).
+    messages: list[dict[str, str]] = field(default_factory=list)
 
 
 class MessageTooLong(UserError):
     pass
 
 
-def render(tokenizer: Any, system: str, turns: Sequence[Turn]) -> str:
+def chat_messages(system: str, turns: Sequence[Turn]) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": system}] if system else []
-    messages += [t.as_chat() for t in turns]
+    return messages + [t.as_chat() for t in turns]
+
+
+def render_messages(tokenizer: Any, messages: list[dict[str, str]]) -> str:
     return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
+
+def render(tokenizer: Any, system: str, turns: Sequence[Turn]) -> str:
+    return render_messages(tokenizer, chat_messages(system, turns))
 
 
 def count_tokens(tokenizer: Any, text: str) -> int:
@@ -72,4 +81,5 @@ def build_prompt(
             f"That message is too long for me: it needs {len(ids)} tokens with my instructions, "
             f"and my limit is {budget}. Please shorten it."
         )
-    return Prompt(list(ids), text, len(history) - dropped, dropped)
+    sent = chat_messages(system, [*history[dropped:], new])
+    return Prompt(list(ids), text, len(history) - dropped, dropped, sent)

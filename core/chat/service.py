@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.chat import regenerate as regen
 from core.chat.events import Message
+from core.chat.feedback import Reaction
 from core.chat.prompt import Turn, build_prompt
-from core.chat.reply import Outbound, Reply, Sent
+from core.chat.reply import Outbound, Reply, Sent, Target
 from core.chat.seeing import ASK_ABOUT_FILES, Seeing
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import Busy, PermissionDenied, Terms, UserError
 from core.fair_use.admission import Admission, Ticket
+from core.fair_use.guard import Guard
 from core.fair_use.moderation import Moderator, Refused
 from core.fair_use.policy import Policy
 from core.fair_use.quotas import OverLimit, Quotas
@@ -32,6 +35,8 @@ from core.text.engine import TextEngine, generation_settings
 from core.text.settings import TextSettings
 from core.text.vision import VisionEngine
 from core.text.vision_settings import VisionSettings
+from core.tuning import record
+from core.tuning.generations import Generations
 
 log = logging.getLogger(__name__)
 POSITION_POLL_SECONDS = 2.0
@@ -76,6 +81,7 @@ class Muse:
     policy: Policy = field(default_factory=lambda: Policy(PolicySettings()))
     limits: LimitSettings = field(default_factory=LimitSettings)
     moderator: Moderator = field(default_factory=Moderator)
+    guard: Guard | None = None  # [guard]: a safety classifier on prompts and/or replies
     image_engine: ImageEngine | None = None
     image_settings: ImageSettings | None = None
     commands: CommandRegistry = field(default_factory=CommandRegistry)
@@ -95,6 +101,7 @@ class Muse:
     def __post_init__(self) -> None:
         self.admission = Admission(self.limits.queue_depth, self.text_settings.max_batch_size)
         self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
+        self.generations = Generations(self.memory.connection)
         self.seeing = Seeing(self.file_settings, self.memory)
 
     @property
@@ -143,6 +150,12 @@ class Muse:
     async def persona_for(self, conversation: str) -> str:
         return await self.memory.get_persona(conversation) or self.text_settings.system_prompt
 
+    async def adapter_for(self, conversation: str) -> str | None:
+        """The LoRA persona bound with /persona set --adapter, if the engine still has it."""
+        return record.loaded_adapter(
+            await self.memory.get_persona_adapter(conversation), self.text_engine.adapters
+        )
+
     async def handle_message(self, msg: Message, reply: Reply) -> Sent | None:
         """Answer one message addressed to Muse, streaming the reply; store both sides."""
         if msg.author_is_bot or not self.policy.may_talk(msg):
@@ -179,12 +192,14 @@ class Muse:
 
     async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
         key = msg.conversation
+        if self.guard is not None:
+            await self.guard.check_prompt(text, key)
         stored = await self.memory.recent(key, self.text_settings.history_messages)
         history, files = await self.seeing.history(stored)
         budget = self.text_settings.prompt_tokens // 2  # for files' text
         incoming = await self.seeing.read(msg, self.text_engine.tokenizer, budget)
         new = Turn("user", text + incoming.blocks, msg.display_name)
-        persona = await self.persona_for(key)
+        persona, adapter = await self.persona_for(key), await self.adapter_for(key)
         # Pictures (posted now, or earlier and still in the history) go to the vision model.
         looking = await self.seeing.vision_plan(
             self, msg.platform, persona, history, files, new, incoming
@@ -222,7 +237,7 @@ class Muse:
                 assert self.vision_engine is not None  # vision_plan made inputs for it
                 stream = self.vision_engine.stream(looking, gen)
             else:
-                stream = self.text_engine.stream(prompt.ids, gen, cache_key=key)
+                stream = self.text_engine.stream(prompt.ids, gen, cache_key=key, adapter=adapter)
             async for piece in stream:
                 if ticket.started is None:
                     self.admission.start(ticket)
@@ -237,7 +252,10 @@ class Muse:
                 yield EMPTY_REPLY
 
         async def moderated() -> AsyncIterator[str]:
-            async for piece in self.moderator.filter_stream(pieces(), key):
+            source = pieces()
+            if self.guard is not None:
+                source = self.guard.filter_reply(source, text, key)
+            async for piece in self.moderator.filter_stream(source, key):
                 collected.append(piece)
                 yield piece
 
@@ -250,7 +268,74 @@ class Muse:
             await self.memory.add_message(
                 key, "assistant", final, author_name="Muse", platform_message_id=sent.first_id
             )
+            # Kept for tuning where the text model answered (a prompt with pictures is not
+            # a chat-messages record the feedback export can replay).
+            marks = (INTERRUPTED_MARK, EMPTY_REPLY)
+            if prompt is not None and record.worth_keeping(final, marks):
+                await self.generations.record(
+                    key,
+                    prompt.messages,
+                    final,
+                    sent.message_ids,
+                    asker=f"{msg.platform}:{msg.author_id}",
+                    authors=record.authors(msg.platform, stored),
+                    persona=record.persona_label(persona, self.text_settings, adapter),
+                    adapter=adapter,
+                    model=self.text_engine.model_name,
+                )
         return sent
+
+    async def regenerate(
+        self, msg: Message, reply: Reply, message_id: str | None = None
+    ) -> Sent | None:
+        """A new reply to the prompt of Muse's reply `message_id` (None: its latest here);
+        both are kept (core/chat/regenerate.py). Errors become replies, as for messages."""
+        if not self.policy.may_talk(msg):
+            return None
+        with request_scope():
+            received, outcome = time.monotonic(), "rejected"
+            try:
+                sent = await regen.regenerate(self, msg, reply, message_id)
+                outcome = "answered"
+                return sent
+            except UserError as exc:
+                outcome = outcome_of(exc)
+                return await reply.send(str(exc), ephemeral=True)
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                if not await self._cancelled(reply):
+                    raise
+                return None
+            except Exception:
+                outcome = "error"
+                return await self._apologize(reply, "regeneration in %s", msg.conversation)
+            finally:
+                seconds = time.monotonic() - received
+                metrics.request_finished(msg.platform, "text", outcome, seconds)
+
+    async def regenerate_reaction(self, reaction: Reaction) -> None:
+        """🔄 on one of Muse's replies: the new reply goes where that reply is."""
+        r = reaction
+        outbound = self.outbounds.get(r.platform)
+        if outbound is None:
+            log.warning("%s: 🔄 but no outbound poster for the platform", r.platform)
+            return
+        msg = Message(
+            platform=r.platform,
+            channel=r.channel,
+            author_id=r.user_id,
+            text="",
+            workspace=r.workspace,
+            thread=r.thread,
+        )
+        found = await self.generations.by_reply(r.message_id)
+        thread = regen.thread_of(found.conversation) if found is not None else r.thread
+        try:
+            reply = await outbound.open(Target(r.platform, r.channel, r.workspace, thread))
+        except UserError as exc:
+            log.info("%s: cannot regenerate in %s: %s", r.platform, r.channel, exc)
+            return
+        await self.regenerate(msg, reply, r.message_id)
 
     # -- commands -------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from core.chat.events import Message
 from core.chat.reply import Reply
 from core.errors import OptionError
 from core.fair_use.admission import Admission, Ticket
+from core.fair_use.guard import Guard
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
 from core.fair_use.quotas import Quotas
@@ -25,6 +26,7 @@ from core.image.options import ImageSettings
 from core.memory.store import Memory
 from core.text.engine import TextEngine
 from core.text.settings import TextSettings
+from core.tuning.generations import Generations
 
 __all__ = ["Command", "CommandContext", "CommandHost", "CommandRegistry", "parse_command_line"]
 
@@ -37,6 +39,8 @@ class CommandHost(Protocol):
     text_settings: TextSettings
     policy: Policy
     moderator: Moderator
+    guard: Guard | None
+    generations: Generations
     quotas: Quotas
     admission: Admission
     image_engine: ImageEngine | None

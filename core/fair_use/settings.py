@@ -8,6 +8,7 @@ from typing import ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "GuardSettings",
     "LimitSettings",
     "ModerationRule",
     "PolicySettings",
@@ -149,3 +150,52 @@ class ModerationRule(BaseModel):
         if problems:
             raise ValueError("\n".join(problems))  # one line each in the config report
         return self
+
+
+Action = Literal["allow", "refuse"]
+_CATEGORY = re.compile(r"S[1-9][0-9]*")
+
+
+class GuardSettings(BaseModel):
+    """[guard] — a Llama Guard-style safety classifier asked about prompts and/or replies.
+
+    Its own section: [[moderation]] is already the list of word rules. The classifier
+    answers `safe`, or `unsafe` and a line of categories (`S1,S10`); each category is
+    allowed or refused here. Output that is neither counts as malformed.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: str = Field(
+        "",
+        description='guard model id or path (e.g. "meta-llama/Llama-Guard-3-1B"); "same" asks '
+        'the chat model itself; "" = no guard',
+    )
+    check: Literal["prompts", "replies", "both"] = Field(
+        "both", description="what the guard reads: the user's message, Muse's reply, or both"
+    )
+    categories: dict[str, Action] = Field(
+        default_factory=dict,
+        description='per category, e.g. {S6 = "allow"}; categories not named get default',
+    )
+    default: Action = Field("refuse", description="what an unsafe category not named gets")
+    malformed_prompt: Action = Field(
+        "allow", description="when the guard's answer about a prompt cannot be read"
+    )
+    malformed_reply: Action = Field(
+        "refuse", description="when the guard's answer about a reply cannot be read"
+    )
+    max_new_tokens: int = Field(
+        16, ge=2, le=256, description="longest guard answer read, in tokens"
+    )
+    message: str = Field(
+        "I can't help with that here.", description="what the user is told on a refusal"
+    )
+
+    @field_validator("categories")
+    @classmethod
+    def _category_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in value if not _CATEGORY.fullmatch(k))
+        if bad:
+            raise ValueError(f"categories are named S1, S2, ...; not {', '.join(bad)}")
+        return value

@@ -18,3 +18,8 @@ class PrivacySettings(BaseModel):
         le=100000,
         description="delete messages older than this many days (0 = keep forever)",
     )
+    training_opt_out: list[str] = Field(
+        default_factory=list,
+        description="channels never exported as training data by muse export --feedback, "
+        '"platform:channel", e.g. ["slack:C0123", "discord:1234"]',
+    )

@@ -145,7 +145,39 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (platform, key)
     );
     """,
-    # 7: files and pictures posted with a message, as references (the platform's URL, never
+    # 7: the feedback loop. Each reply's generation: the chat messages the model was given
+    # (JSON, exactly as sent), what it wrote, which persona/adapter/model, and the reply it
+    # regenerates; the users whose words are in the prompt (JSON list of "platform:id", so a
+    # purge removes every generation that quotes them); a persona may bind a LoRA adapter;
+    # one secret key per database for pseudonymising user ids in exports.
+    """
+    CREATE TABLE generations (
+        id INTEGER PRIMARY KEY,
+        conversation TEXT NOT NULL,
+        reply_ids TEXT NOT NULL DEFAULT '[]',
+        prompt TEXT NOT NULL,
+        completion TEXT NOT NULL,
+        asker TEXT NOT NULL DEFAULT '',
+        authors TEXT NOT NULL DEFAULT '[]',
+        persona TEXT NOT NULL DEFAULT '',
+        adapter TEXT,
+        model TEXT NOT NULL DEFAULT '',
+        regenerates INTEGER REFERENCES generations (id) ON DELETE SET NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX generations_by_conversation ON generations (conversation, id);
+    CREATE TABLE generation_replies (
+        platform_message_id TEXT NOT NULL,
+        generation_id INTEGER NOT NULL REFERENCES generations (id) ON DELETE CASCADE,
+        PRIMARY KEY (platform_message_id, generation_id)
+    );
+    ALTER TABLE personas ADD COLUMN adapter TEXT;
+    CREATE TABLE export_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        key TEXT NOT NULL
+    );
+    """,
+    # 8: files and pictures posted with a message, as references (the platform's URL, never
     # the bytes) plus the text read from documents; they go with their message (forget,
     # purge, retention) through the foreign key.
     """
@@ -342,14 +374,26 @@ class Memory:
             row = await cur.fetchone()
         return str(row[0]) if row else None
 
-    async def set_persona(self, conversation: str, prompt: str, set_by: str) -> None:
+    async def set_persona(
+        self, conversation: str, prompt: str, set_by: str, adapter: str | None = None
+    ) -> None:
+        """`adapter`: a LoRA persona ([[text.adapters]] name) bound with the prompt."""
         await self._db.execute(
-            "INSERT INTO personas (conversation, prompt, set_by, updated_at) VALUES (?, ?, ?, ?)"
+            "INSERT INTO personas (conversation, prompt, set_by, updated_at, adapter)"
+            " VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (conversation) DO UPDATE SET prompt = excluded.prompt,"
-            " set_by = excluded.set_by, updated_at = excluded.updated_at",
-            (conversation, prompt, set_by, time.time()),
+            " set_by = excluded.set_by, updated_at = excluded.updated_at,"
+            " adapter = excluded.adapter",
+            (conversation, prompt, set_by, time.time(), adapter),
         )
         await self._db.commit()
+
+    async def get_persona_adapter(self, conversation: str) -> str | None:
+        async with self._db.execute(
+            "SELECT adapter FROM personas WHERE conversation = ?", (conversation,)
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row and row[0] is not None else None
 
     async def reset_persona(self, conversation: str) -> bool:
         cur = await self._db.execute("DELETE FROM personas WHERE conversation = ?", (conversation,))
@@ -414,6 +458,12 @@ class Memory:
                 (platform, user_id),
             ),
             "usage": ("DELETE FROM usage WHERE user = ?", (f"{platform}:{user_id}",)),
+            # Every generation whose prompt holds their words, not only those they asked.
+            "generations": (
+                "DELETE FROM generations WHERE asker = ?1 OR EXISTS"
+                " (SELECT 1 FROM json_each(generations.authors) WHERE value = ?1)",
+                (f"{platform}:{user_id}",),
+            ),
         }
         counts = {}
         for table, (sql, params) in statements.items():

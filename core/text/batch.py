@@ -11,16 +11,18 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
-from core.text import kv
+from core.text import kv, lora
 from core.text.request import Sequence
 from core.text.sampling import sample
 
 
 class Batch:
-    def __init__(self, model: Any, device: torch.device) -> None:
+    def __init__(self, model: Any, device: torch.device, *, lora: bool = False) -> None:
         self.model = model
         self.device = device
-        self.cache_keyword = kv.cache_keyword(model)
+        self.lora = lora  # a PeftModel: every forward names each row's adapter
+        # A PeftModel's forward takes **kwargs: ask the model it wraps for the cache keyword.
+        self.cache_keyword = kv.cache_keyword(model.get_base_model() if lora else model)
         self.rows: list[Sequence] = []
         self.cache: DynamicCache | None = None
         self.mask: torch.Tensor | None = None  # (rows, cache length): 1 = real token
@@ -47,6 +49,10 @@ class Batch:
         elif self.cache is not None and self.mask is not None:
             self.mask = kv.select(self.cache, self.mask, keep)
 
+    def adapter_kwargs(self, rows: list[Sequence]) -> dict[str, list[str]]:
+        """PEFT's mixed-adapter batch: `adapter_names`, one per row (none without LoRA)."""
+        return {"adapter_names": lora.row_names(s.adapter for s in rows)} if self.lora else {}
+
     def row_cache(self, seq: Sequence) -> DynamicCache:
         assert self.cache is not None and self.mask is not None
         return kv.extract_row(self.cache, self.mask, self.rows.index(seq), self.model.config)
@@ -66,6 +72,7 @@ class Batch:
             position_ids=positions,
             use_cache=True,
             **{self.cache_keyword: self.cache},
+            **self.adapter_kwargs(self.rows),
         )
         logits = out.logits[:, -1, :]
         tokens = [sample(seq, logits[i : i + 1]) for i, seq in enumerate(self.rows)]

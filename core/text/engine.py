@@ -29,10 +29,11 @@ from core.runtime import metrics
 from core.runtime.device import DeviceArbiter, is_oom, pick_device, pick_dtype
 from core.runtime.models import missing_folder, model_unavailable
 from core.text import check as text_check
-from core.text import cpu_matmul, kv
+from core.text import cpu_matmul, kv, lora
 from core.text.batch import Batch
 from core.text.fallback import generate_one
 from core.text.prefix_cache import PrefixCache
+from core.text.quantize import int4_problem, quantize
 from core.text.request import GenerationSettings, Sequence
 from core.text.sampling import sample
 from core.text.settings import TextSettings
@@ -64,6 +65,7 @@ class TextEngine:
         self._runner: asyncio.Task[None] | None = None
         self.forward_passes = 0  # prefill + decode calls, for tests and benchmarks
         self.fast_path = True  # batched decode; False: plain generate() one at a time
+        self.adapters: tuple[str, ...] = ()  # LoRA personas loaded ([[text.adapters]])
 
     # -- loading --------------------------------------------------------------------------
 
@@ -73,6 +75,10 @@ class TextEngine:
     def _load(self, name: str) -> None:
         if (missing := missing_folder(name, "[text] model")) is not None:
             raise missing
+        self.adapters = ()  # the fast-path check below runs on the base model alone
+        mode = self.settings.quantization
+        if mode == "int4" and (problem := int4_problem(self.device, self.dtype)) is not None:
+            raise ModelUnavailable(problem)
         try:
             tokenizer = AutoTokenizer.from_pretrained(name)
             lm = AutoModelForCausalLM.from_pretrained(name, dtype=self.dtype)
@@ -82,13 +88,13 @@ class TextEngine:
             raise ModelUnavailable(
                 f"Model '{name}' has no chat template; set [text] model to an instruct/chat model."
             )
-        self.model = lm.to(self.device).eval()
-        if self.device.type == "cpu":
+        self.model = quantize(lm.to(self.device).eval(), mode)
+        if self.device.type == "cpu" and mode == "none":  # quantized weights are not plain
             cpu_matmul.tune(self.model)
         self.tokenizer = tokenizer
         self.model_name = name
         self.prefix_cache.clear()  # caches from another model are meaningless
-        self._batch = Batch(self.model, self.device)
+        self._batch = self._new_batch()
         eos = lm.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         if tokenizer.eos_token_id is not None:
@@ -99,6 +105,10 @@ class TextEngine:
             self.prefix_cache.max_bytes = 0
         problem = self._check_fast_path()
         self.fast_path = problem is None
+        # After the check: it compares the base model's greedy tokens with generate's.
+        self.model = lora.attach(self.model, self.settings.adapters)
+        self.adapters = tuple(a.name for a in self.settings.adapters)
+        self._batch = self._new_batch()
         if problem is not None:
             log.warning(
                 "text: Muse's batched decoding does not work with transformers %s (%s); "
@@ -108,7 +118,17 @@ class TextEngine:
                 transformers.__version__,
                 problem,
             )
-        log.info("text model %s loaded on %s (%s)", name, self.device, self.dtype)
+        log.info(
+            "text model %s loaded on %s (%s, quantization %s%s)",
+            name,
+            self.device,
+            self.dtype,
+            mode,
+            f", adapters {', '.join(self.adapters)}" if self.adapters else "",
+        )
+
+    def _new_batch(self) -> Batch:
+        return Batch(self.model, self.device, lora=bool(self.adapters))
 
     def _check_fast_path(self) -> str | None:
         """Run the batched path on a few greedy tokens and compare with `generate`."""
@@ -132,7 +152,7 @@ class TextEngine:
         except Exception as exc:  # any failure of the fast path means: do not use it
             return f"{type(exc).__name__}: {exc}"
         finally:
-            self._batch = Batch(self.model, self.device)
+            self._batch = self._new_batch()
             self.prefix_cache.clear()
             self.forward_passes = 0
         for got, (tokens, logits) in zip(ours, want, strict=True):
@@ -143,14 +163,23 @@ class TextEngine:
     # -- public API -----------------------------------------------------------------------
 
     async def stream(
-        self, prompt_ids: list[int], gen: GenerationSettings, cache_key: str | None = None
+        self,
+        prompt_ids: list[int],
+        gen: GenerationSettings,
+        cache_key: str | None = None,
+        adapter: str | None = None,
     ) -> AsyncIterator[str]:
         """Yield the reply's text in pieces as tokens are produced.
 
         `cache_key` (a conversation key) lets the next turn of that conversation reuse
-        this turn's KV cache. Stopping iteration cancels the request at the next step.
+        this turn's KV cache. `adapter` names a LoRA persona of `[[text.adapters]]` (None:
+        the base model). Stopping iteration cancels the request at the next step.
         """
-        seq = Sequence(list(prompt_ids), gen, cache_key)
+        if adapter is not None and adapter not in self.adapters:
+            known = ", ".join(self.adapters) or "none are configured"
+            raise ValueError(f"unknown adapter {adapter!r} ([[text.adapters]]: {known})")
+        # A cache computed through one adapter is wrong for another: one entry each.
+        seq = Sequence(list(prompt_ids), gen, adapter_cache_key(cache_key, adapter), adapter)
         metrics.tokens(prompt=len(seq.prompt_ids))
         if gen.temperature > 0:
             seq.generator = torch.Generator(device=self.device)
@@ -173,8 +202,9 @@ class TextEngine:
             seq.cancelled = True
 
     def forget(self, cache_key: str) -> None:
-        """Drop a conversation's cached prefix (after /forget or a persona change)."""
-        self.prefix_cache.invalidate(cache_key)
+        """Drop a conversation's cached prefixes (after /forget or a persona change)."""
+        for adapter in (None, *self.adapters):
+            self.prefix_cache.invalidate(adapter_cache_key(cache_key, adapter))
 
     @property
     def running(self) -> int:
@@ -207,7 +237,7 @@ class TextEngine:
         try:
             events = await self.arbiter.run("text", fn, *args)
         except Exception as exc:
-            self._batch = Batch(self.model, self.device)  # its cache may be half-updated
+            self._batch = self._new_batch()  # its cache may be half-updated
             for seq in involved:
                 seq.restore(before[seq])
             if is_oom(exc):
@@ -232,9 +262,10 @@ class TextEngine:
             seq = self._pending.popleft()
             if seq.cancelled:
                 continue
+            extra = {"adapter_names": lora.row_names([seq.adapter])} if self.adapters else {}
             try:
                 await self.arbiter.run(
-                    "text", generate_one, self.model, seq, self._emit, loop, eos, pad
+                    "text", generate_one, self.model, seq, self._emit, loop, eos, pad, extra
                 )
             except Exception as exc:
                 log.warning("text generation failed: %r", exc)
@@ -283,7 +314,8 @@ class TextEngine:
             kv.make_roomy(cache)
             new = seq.context[reuse:]
             positions = torch.arange(reuse, len(seq.context), device=self.device)
-            logits = self._forward(torch.tensor([new], device=self.device), cache, positions[None])
+            ids = torch.tensor([new], device=self.device)
+            logits = self._forward(ids, cache, positions[None], rows=[seq])
             mask = torch.ones((1, kv.length(cache)), dtype=torch.long, device=self.device)
             events += self._first_tokens([seq], logits, cache, mask)
         if cold:
@@ -302,7 +334,7 @@ class TextEngine:
         )
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)
-        logits = self._forward(ids, cache, positions, mask)
+        logits = self._forward(ids, cache, positions, mask, rows=seqs)
         return self._first_tokens(seqs, logits, cache, mask)
 
     def _forward(
@@ -311,7 +343,10 @@ class TextEngine:
         cache: DynamicCache,
         positions: torch.Tensor,
         mask: torch.Tensor | None = None,
+        *,
+        rows: list[Sequence],
     ) -> torch.Tensor:
+        assert self._batch is not None
         self.forward_passes += 1
         out = self.model(
             input_ids=ids,
@@ -320,6 +355,7 @@ class TextEngine:
             use_cache=True,
             logits_to_keep=1,
             **{self._batch.cache_keyword: cache},
+            **self._batch.adapter_kwargs(rows),
         )
         return out.logits[:, -1, :]
 
@@ -378,3 +414,10 @@ class TextEngine:
             return seq, "", seq.done
         seq.prefix_offset, seq.read_offset = seq.read_offset, len(ids)
         return seq, now[len(before) :], seq.done
+
+
+def adapter_cache_key(cache_key: str | None, adapter: str | None) -> str | None:
+    """The prefix-cache key of a conversation as seen through `adapter`."""
+    if cache_key is None or adapter is None:
+        return cache_key
+    return f"{cache_key}#adapter={adapter}"

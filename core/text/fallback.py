@@ -61,8 +61,10 @@ def generate_one(
     loop: asyncio.AbstractEventLoop,
     eos: list[int],
     pad: int,
+    extra: dict[str, object] | None = None,
 ) -> None:
-    """Generate one request's reply with `model.generate` (runs on the device thread)."""
+    """Generate one request's reply with `model.generate` (runs on the device thread);
+    `extra` goes to generate as is (a PeftModel's `adapter_names`)."""
     gen = seq.gen
     sampling = gen.temperature > 0
     config = GenerationConfig(
@@ -82,4 +84,5 @@ def generate_one(
         generation_config=config,
         streamer=_ToQueue(seq, emit, loop),
         stopping_criteria=StoppingCriteriaList([_Cancelled(seq)]),
+        **(extra or {}),  # a PeftModel's adapter_names
     )

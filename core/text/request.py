@@ -27,6 +27,7 @@ class Sequence:
     prompt_ids: list[int]
     gen: GenerationSettings
     cache_key: str | None = None
+    adapter: str | None = None  # LoRA persona ([[text.adapters]] name); None = base model
     out: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     generated: list[int] = field(default_factory=list)
     generator: torch.Generator | None = None

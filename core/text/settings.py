@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.runtime.settings import Device, Dtype, check_dtype_for_device
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "DEFAULT_TEXT_MODEL", "TextSettings"]
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "DEFAULT_TEXT_MODEL", "AdapterEntry", "TextSettings"]
 
 DEFAULT_TEXT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 DEFAULT_SYSTEM_PROMPT = (
     "You are Muse, a friendly and concise assistant in a group chat. Messages from people "
     "start with their name and a colon. Answer the latest message."
 )
+
+
+# PEFT's name for "no adapter" in a mixed batch: an adapter may not take it.
+BASE_ADAPTER = "__base__"
+
+
+class AdapterEntry(BaseModel):
+    """[[text.adapters]] — one LoRA persona: a PEFT adapter folder or hub id, by name."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    label_key: ClassVar[str] = "name"
+
+    name: str = Field(description="what /persona set --adapter NAME calls it")
+    path: str = Field(description="PEFT adapter folder or Hugging Face hub id")
+
+    @model_validator(mode="after")
+    def _usable(self) -> Self:
+        if not self.name.strip() or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"adapter name {self.name!r}: use letters, digits, - and _")
+        if self.name == BASE_ADAPTER:
+            raise ValueError(f"{BASE_ADAPTER!r} is PEFT's name for the base model")
+        if not self.path.strip():
+            raise ValueError(f"adapter {self.name!r} needs a path (folder or hub id)")
+        return self
 
 
 class TextSettings(BaseModel):
@@ -63,6 +87,37 @@ class TextSettings(BaseModel):
     history_messages: int = Field(
         200, ge=0, le=100000, description="most stored messages read back per prompt"
     )
+
+    quantization: Literal["none", "int8", "int4"] = Field(
+        "none",
+        description="weight-only quantization at load (torchao): int8 anywhere, int4 on CUDA "
+        "with bfloat16",
+    )
+    adapters: list[AdapterEntry] = Field(
+        default_factory=list,
+        description="LoRA personas: [[text.adapters]] name = ..., path = ... (PEFT adapters)",
+    )
+
+    @model_validator(mode="after")
+    def _adapters_unique(self) -> Self:
+        names = [a.name for a in self.adapters]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"adapters: name(s) used twice: {', '.join(twice)}")
+        return self
+
+    @model_validator(mode="after")
+    def _quantization_runs_on_device(self) -> Self:
+        if self.quantization == "int4" and self.device in ("cpu", "mps"):
+            raise ValueError(
+                f"quantization = 'int4' needs a CUDA GPU (torchao's int4 weight-only kernels "
+                f"are CUDA-only); device = {self.device!r}: use 'int8' or 'none'"
+            )
+        if self.quantization == "int4" and self.dtype in ("float32", "float16"):
+            raise ValueError(
+                f"quantization = 'int4' runs in bfloat16 (torchao's int4 kernel); "
+                f"dtype = {self.dtype!r}: use 'bfloat16' or 'auto'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _dtype_runs_on_device(self) -> Self:

@@ -116,3 +116,23 @@ def default_tiny_dir() -> Path:
     override = os.environ.get("MUSE_TINY_DIR")
     base = Path(override) if override else Path.home() / ".cache" / "muse"
     return base / "tiny-text-v1"
+
+
+def build_tiny_lora(base: Path, path: Path, seed: int = 1, rank: int = 4) -> Path:
+    """A random LoRA adapter for the model at `base`, saved with PEFT's save_pretrained.
+
+    `init_lora_weights=False` draws both LoRA matrices at random (PEFT's default makes B
+    zero, an adapter that changes nothing), so the adapter really changes the logits.
+    """
+    from peft import LoraConfig, get_peft_model  # deferred: only adapter users need it
+
+    path = Path(path)
+    if (path / "adapter_config.json").exists():
+        return path
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM.from_pretrained(base)
+    config = LoraConfig(
+        r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
+    get_peft_model(model, config).save_pretrained(path)
+    return path

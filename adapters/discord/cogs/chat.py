@@ -9,6 +9,7 @@ import discord
 from discord.ext import commands
 
 from adapters.discord.context import DiscordContext
+from adapters.discord.regenerate import offer
 from adapters.discord.translate import from_message
 from adapters.discord.triggers import decide_to_respond
 
@@ -37,4 +38,5 @@ class ChatCog(commands.Cog):
             # respond_to_bots opts in (Muse still never answers itself).
             msg = dataclasses.replace(msg, author_is_bot=False)
         log.debug("discord: answering %s (%s)", message.id, decision.reason)
-        await context.muse.handle_message(msg, context.reply_to(message))
+        sent = await context.muse.handle_message(msg, context.reply_to(message))
+        await offer(context, message.channel, sent)

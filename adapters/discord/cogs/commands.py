@@ -1,4 +1,5 @@
-"""Slash commands shared with every adapter — /forget, /persona, /stats, /cancel, /help —
+"""Slash commands shared with every adapter — /forget, /persona, /stats, /retry, /cancel,
+/help —
 and the admin's /sync. Each maps its typed options to the core command's argument text.
 
 Who sees what (Discord hides a command from members without its
@@ -52,13 +53,18 @@ class CommandsCog(commands.Cog):
         await run_core_command(self.context, interaction, "forget", ephemeral=True)
 
     @persona_admin.command(name="set", description="Set this channel's system prompt")
-    @app_commands.describe(prompt="How Muse should behave here")
+    @app_commands.describe(
+        prompt="How Muse should behave here",
+        adapter="A LoRA persona of [[text.adapters]] to answer with (optional)",
+    )
     async def persona_set(
         self,
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, PERSONA_MAX_CHARS],
+        adapter: str | None = None,
     ) -> None:
-        await run_core_command(self.context, interaction, "persona", f"set {prompt}")
+        flag = f"--adapter {adapter} " if adapter else ""
+        await run_core_command(self.context, interaction, "persona", f"set {flag}{prompt}")
 
     @persona.command(name="show", description="Show this channel's system prompt")
     async def persona_show(self, interaction: discord.Interaction) -> None:
@@ -71,6 +77,10 @@ class CommandsCog(commands.Cog):
     @app_commands.command(name="stats", description="👍/👎 feedback counts for this server")
     async def stats(self, interaction: discord.Interaction) -> None:
         await run_core_command(self.context, interaction, "stats", ephemeral=True)
+
+    @app_commands.command(name="retry", description="🔄 A new answer to Muse's latest reply here")
+    async def retry(self, interaction: discord.Interaction) -> None:
+        await run_core_command(self.context, interaction, "retry")
 
     @app_commands.command(name="cancel", description="Cancel your pending or running requests")
     async def cancel(self, interaction: discord.Interaction) -> None:

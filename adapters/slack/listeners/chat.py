@@ -11,7 +11,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from adapters.slack import images
+from adapters.slack import images, regenerate
 from adapters.slack.context import SlackContext
 from adapters.slack.files import files_of
 from adapters.slack.people import Person
@@ -33,6 +33,11 @@ def register(app: AsyncApp, context: SlackContext) -> None:
     @app.event("message")
     async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
         context.spawn(answer(context, event, body, mention=False), "message")
+
+    @app.action(regenerate.ACTION_ID)
+    async def on_regenerate(ack: Any, body: dict[str, Any]) -> None:
+        await ack()  # within Slack's 3 seconds; the new answer follows
+        context.spawn(regenerate.on_click(context, body), "regenerate button")
 
 
 async def _author(context: SlackContext, event: Mapping[str, Any]) -> Person:
@@ -80,4 +85,5 @@ async def answer(
         return
     reply = context.reply_in(where)
     log.debug("slack: answering %s (%s)", ts, decision.reason)
-    await context.muse.handle_message(msg, reply)
+    sent = await context.muse.handle_message(msg, reply)
+    await regenerate.offer(context, reply, sent)

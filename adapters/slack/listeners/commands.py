@@ -1,4 +1,4 @@
-"""Slash commands shared with every adapter — /forget, /persona, /stats, /cancel, /help,
+"""Slash commands shared with every adapter — /forget, /persona, /stats, /retry, /cancel, /help,
 and /schedule when the scheduler runs. Slack hands over the argument text as typed, so
 each goes straight to the core command of the same name: parsing, permissions (admins
 are "slack:<user id>" in [policy], or workspace admins) and wording stay in the core."""
@@ -15,7 +15,7 @@ from adapters.slack.translate import from_command
 from core.chat.events import Message
 
 NOT_HERE = "Muse does not answer in direct messages here."
-SHARED = ("forget", "persona", "stats", "cancel", "help", "schedule")
+SHARED = ("forget", "persona", "stats", "retry", "cancel", "help", "schedule")
 
 
 def private(name: str, args: str) -> bool:

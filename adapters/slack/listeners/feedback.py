@@ -1,6 +1,6 @@
 """Reactions, translated for the core (core.chat.feedback says what they mean, the same as
 on Discord: 👍/👎 on Muse's answers are feedback, ❌ on your own message cancels your
-requests)."""
+requests, 🔄 on Muse's answer regenerates it)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ EMOJI = {
     "x": "❌",
     "heavy_multiplication_x": "✖",
     "octagonal_sign": "🛑",
+    "arrows_counterclockwise": "🔄",
+    "repeat": "🔁",
 }
 
 
