@@ -8,12 +8,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.chat import regenerate as regen
 from core.chat.events import Message
 from core.chat.feedback import Reaction
+from core.chat.prompt import Turn
 from core.chat.recall import Recall
 from core.chat.reply import Outbound, Reply, Sent, Target
+from core.chat.seeing import ASK_ABOUT_FILES, Seeing
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import Busy, PermissionDenied, Terms, UserError
 from core.fair_use.admission import Admission, Ticket
@@ -22,6 +25,7 @@ from core.fair_use.moderation import Moderator, Refused
 from core.fair_use.policy import Policy
 from core.fair_use.quotas import OverLimit, Quotas
 from core.fair_use.settings import LimitSettings, PolicySettings
+from core.files.settings import FileSettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings
 from core.memory.settings import MemorySettings
@@ -31,6 +35,8 @@ from core.runtime.device import DeviceArbiter
 from core.runtime.request_id import current_request_id, new_request_id, request_scope
 from core.text.engine import TextEngine, generation_settings
 from core.text.settings import TextSettings
+from core.text.vision import VisionEngine
+from core.text.vision_settings import VisionSettings
 from core.tuning import record
 from core.tuning.generations import Generations
 
@@ -82,6 +88,12 @@ class Muse:
     image_settings: ImageSettings | None = None
     memory_settings: MemorySettings = field(default_factory=MemorySettings)
     commands: CommandRegistry = field(default_factory=CommandRegistry)
+    # Pictures and documents posted with messages (core/chat/seeing.py).
+    file_settings: FileSettings = field(default_factory=FileSettings)
+    vision_engine: VisionEngine | None = None
+    vision_settings: VisionSettings = field(default_factory=VisionSettings)
+    # Why there is no vision engine, as "I can't see pictures: <why>" says it.
+    vision_missing: str = "this Muse runs without a vision model"
     # Filled by adapters as they start: platform name -> outbound poster.
     outbounds: dict[str, Outbound] = field(default_factory=dict)
     closing: bool = False  # shutting down: no new work
@@ -93,9 +105,16 @@ class Muse:
         self.admission = Admission(self.limits.queue_depth, self.text_settings.max_batch_size)
         self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
         self.generations = Generations(self.memory.connection)
+        self.seeing = Seeing(self.file_settings, self.memory)
         self.recall = Recall(
             self.memory, self.text_engine, self.text_settings, self.memory_settings, self.policy
         )
+        self.recall.references = self.seeing.references  # files' text, read again
+
+    @property
+    def fetchers(self) -> dict[str, Any]:
+        """Platform name -> how to download its files; filled by adapters as they start."""
+        return self.seeing.fetchers
 
     # -- fair use ---------------------------------------------------------------------------
 
@@ -156,8 +175,9 @@ class Muse:
         text = msg.text.strip()
         key = msg.conversation
         try:
-            if not text:
+            if not text and not msg.attachments:
                 return await reply.send("You mentioned me without a message — what should I say?")
+            text = text or ASK_ABOUT_FILES
             self.moderator.check_prompt(text, key)
             async with self.work(msg, reply, "text") as ticket:
                 sent = await self._answer(msg, reply, text, ticket)
@@ -180,11 +200,22 @@ class Muse:
     async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
         if self.guard is not None:
             await self.guard.check_prompt(text, msg.conversation)
-        # Summary, own turns and channel context (core/chat/recall.py).
-        key, prompt, persona, quoted = await self.recall.prompt(msg, text)
+        budget = self.text_settings.prompt_tokens // 2  # for files' text
+        incoming = await self.seeing.read(msg, self.text_engine.tokenizer, budget)
+        # Summary, own turns, channel context and files' text (core/chat/recall.py).
+        key, prompt, persona, quoted = await self.recall.prompt(msg, text + incoming.blocks)
         adapter = await self.adapter_for(key)
+        # Pictures (posted now, or earlier and still in the history) go to the vision model,
+        # with the conversation's own turns.
+        stored = await self.memory.recent(key, self.text_settings.history_messages)
+        history, files = await self.seeing.history(stored)
+        new = Turn("user", text + incoming.blocks, msg.display_name)
+        looking = await self.seeing.vision_plan(
+            self, msg.platform, persona, history, files, new, incoming
+        )
+        text_prompt = None if looking is not None else prompt
         # Stored before generating: a crash mid-reply must not lose what the user said.
-        await self.memory.add_message(
+        row = await self.memory.add_message(
             key,
             "user",
             text,
@@ -192,13 +223,21 @@ class Muse:
             author_name=msg.display_name,
             platform_message_id=msg.message_id,
         )
+        if incoming.stored:
+            await self.memory.add_attachments(row, key, incoming.stored)
         collected: list[str] = []
         tokens = 0
 
         async def pieces() -> AsyncIterator[str]:
             nonlocal tokens
+            if incoming.note:
+                yield incoming.note  # what was left out of the files, before the answer
             gen = generation_settings(self.text_settings)
-            stream = self.text_engine.stream(prompt.ids, gen, cache_key=key, adapter=adapter)
+            if text_prompt is None:
+                assert self.vision_engine is not None  # vision_plan made inputs for it
+                stream = self.vision_engine.stream(looking, gen)
+            else:
+                stream = self.text_engine.stream(prompt.ids, gen, cache_key=key, adapter=adapter)
             async for piece in stream:
                 if ticket.started is None:
                     self.admission.start(ticket)
@@ -229,7 +268,10 @@ class Muse:
             await self.memory.add_message(
                 key, "assistant", final, author_name="Muse", platform_message_id=sent.first_id
             )
-            if record.worth_keeping(final, (INTERRUPTED_MARK, EMPTY_REPLY)):
+            # Kept for tuning where the text model answered (a prompt with pictures is not
+            # a chat-messages record the feedback export can replay).
+            marks = (INTERRUPTED_MARK, EMPTY_REPLY)
+            if text_prompt is not None and record.worth_keeping(final, marks):
                 await self.generations.record(
                     key,
                     prompt.messages,
