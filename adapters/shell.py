@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
+from adapters.shell_files import read_local_file
 from core.chat.events import Message
 from core.chat.reply import Attachment, Sent, Target
 from core.chat.service import Muse
@@ -130,6 +131,7 @@ class ShellAdapter:
         self.reply = ShellReply(self.stdout, image_dir, itertools.count(1))
         self._line_ids = itertools.count(1)
         muse.outbounds[self.platform] = ShellOutbound(self.reply)
+        muse.fetchers[self.platform] = read_local_file
 
     def message(self, text: str) -> Message:
         return Message(

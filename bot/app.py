@@ -39,6 +39,8 @@ from core.text.choose import make_text_backend
 from core.text.engine import TextEngine
 from core.text.settings import DEFAULT_MODEL_NAME
 from core.text.tiny import build_tiny_text_model, default_tiny_dir
+from core.text.tiny_vision import build_tiny_vision_model, default_tiny_vision_dir
+from core.text.vision import NotAVisionModel, VisionEngine
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ def quiet_model_loading() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def _loaded(kind: str, engine: TextBackend | ImageEngine, began: float) -> None:
+def _loaded(kind: str, engine: TextBackend | ImageEngine | VisionEngine, began: float) -> None:
     dtype = str(engine.dtype).removeprefix("torch.")
     seconds = time.monotonic() - began
     metrics.model_loaded(kind, engine.model_name, str(engine.device), dtype, seconds)
@@ -104,6 +106,7 @@ async def build_muse(
             log.warning("using a tiny RANDOM image model: its pictures are noise")
         await image.load(image_model)
         _loaded("image", image, began)
+    vision, vision_missing = await load_vision(config, arbiter, tiny)
     guard = await build_guard(config, text, tiny=tiny, arbiter=arbiter)
     memory = health.memory = await Memory.open(db or config.muse.db)
     health.muse = Muse(
@@ -119,8 +122,38 @@ async def build_muse(
         image_settings=config.image,
         models=models,
         memory_settings=config.memory,
+        file_settings=config.files,
+        vision_engine=vision,
+        vision_settings=config.vision,
+        vision_missing=vision_missing,
     )
     return health.muse
+
+
+async def load_vision(
+    config: Config, arbiter: DeviceArbiter, tiny: bool
+) -> tuple[VisionEngine | None, str]:
+    """The vision engine, or None and why Muse cannot see pictures (said to people who
+    post one). A vision model that reads text only, or cannot be loaded (offline, a typo),
+    is not fatal: chat goes on, and the log and the answer to a picture say why."""
+    if not config.vision.enabled:
+        return None, "[vision] is turned off in my config"
+    engine = VisionEngine(config.vision, arbiter)
+    model = config.vision.model
+    began = time.monotonic()
+    if tiny:
+        model = str(await asyncio.to_thread(build_tiny_vision_model, default_tiny_vision_dir()))
+        log.warning("using a tiny RANDOM vision model: its answers are random words")
+    try:
+        await engine.load(model)
+    except NotAVisionModel as exc:
+        log.warning("%s", exc)
+        return None, f"my [vision] model ({model}) reads text only"
+    except ModelUnavailable as exc:
+        log.warning("pictures will not be seen: %s", exc)
+        return None, f"my [vision] model ({model}) could not be loaded"
+    _loaded("vision", engine, began)
+    return engine, ""
 
 
 async def build_guard(

@@ -39,10 +39,12 @@ from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import SlackSettings
 from bot.settings import LoggingSettings, MetricsSettings, MuseSettings
 from core.fair_use.settings import GuardSettings, LimitSettings, ModerationRule, PolicySettings
+from core.files.settings import FileSettings
 from core.image.options import ImageSettings
 from core.memory.settings import MemorySettings, PrivacySettings
 from core.schedule.settings import ScheduleEntries, SchedulerSettings
 from core.text.settings import TextSettings
+from core.text.vision_settings import VisionSettings
 
 __all__ = ["Config", "ConfigError", "describe", "load_config", "render_example"]
 
@@ -68,6 +70,8 @@ class Config(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     text: TextSettings = Field(default_factory=TextSettings)
     image: ImageSettings = Field(default_factory=ImageSettings)
+    vision: VisionSettings = Field(default_factory=VisionSettings)
+    files: FileSettings = Field(default_factory=FileSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)

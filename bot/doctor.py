@@ -48,6 +48,7 @@ SLACK_SCOPES = (
     "mpim:read",
     "chat:write",
     "commands",
+    "files:read",
     "files:write",
     "reactions:read",
     "users:read",

@@ -194,3 +194,13 @@ async def test_an_unreachable_server_is_survived_and_readiness_says_so(memory: M
     with pytest.raises(Exception, match="I can't reach my image server right now"):
         await engine.generate(ImagineOptions("a cat"))
     await engine.close()
+
+
+async def test_a_reference_picture_is_refused_in_words_not_drawn_without(
+    engine: ComfyUIEngine, comfy: ComfyStandin
+) -> None:
+    from core.errors import UserError
+
+    with pytest.raises(UserError, match="reference picture is not available"):
+        await engine.generate(ImagineOptions("a cat"), Image.new("RGB", (64, 64)))
+    assert comfy.queued == []

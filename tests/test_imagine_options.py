@@ -286,6 +286,7 @@ def test_the_form_offers_exactly_what_validation_accepts() -> None:
         "height",
         "count",
         "guidance",
+        "strength",
     ]
     assert [f.name for f in form.values() if f.required] == ["prompt"]
     assert (form["steps"].min_value, form["steps"].max_value) == (1, 12)
@@ -308,6 +309,18 @@ def test_the_form_offers_exactly_what_validation_accepts() -> None:
                 validate_imagine(ImagineOptions("x", **{name: bad}), settings)  # type: ignore[arg-type]
             allowed = info.value.in_terms("fields").split(": must be ", 1)[1]
             assert allowed in field.description, (name, field.description)
+    # Strength: only with a reference picture, within the field's bounds.
+    strength = form["strength"]
+    for good in (strength.min_value, strength.max_value):
+        validate_imagine(ImagineOptions("x", reference="r.png", strength=good), settings)  # type: ignore[arg-type]
+    for bad in (0.0, 1.5):
+        with pytest.raises(OptionError) as info:
+            validate_imagine(ImagineOptions("x", reference="r.png", strength=bad), settings)
+        assert info.value.in_terms("fields").split(": must be ", 1)[1] in strength.description
+    with pytest.raises(OptionError) as info:
+        validate_imagine(ImagineOptions("x", strength=0.5), settings)
+    assert str(info.value) == "--strength needs a reference picture to start from (attach one)."
+    assert validate_imagine(ImagineOptions("x", reference="r.png"), settings).strength == 0.6
     validate_imagine(ImagineOptions("p" * 300, negative="n" * 300), settings)
     with pytest.raises(OptionError):
         validate_imagine(ImagineOptions("p" * 301), settings)

@@ -84,7 +84,8 @@ async def test_the_terminal_chat_serves_metrics_and_writes_json_logs(
     config = tmp_path / "muse.toml"
     config.write_text(
         '[metrics]\nlisten = "127.0.0.1:0"\n[logging]\nformat = "json"\n'
-        "[image]\nenabled = false\n[text]\ntemperature = 0.0\nmax_new_tokens = 8\n"
+        "[image]\nenabled = false\n[vision]\nenabled = false\n"
+        "[text]\ntemperature = 0.0\nmax_new_tokens = 8\n"
         '[[moderation]]\nid = "ads"\nwords = ["casino"]\nmessage = "No ads here."\n'
     )
     args = ("chat", "--tiny", "--log-level", "info", "--config", str(config))

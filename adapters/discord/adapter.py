@@ -24,6 +24,7 @@ from adapters.discord.cogs.imagine import imagine_command
 from adapters.discord.cogs.model import ModelCog
 from adapters.discord.cogs.schedule import ScheduleCog
 from adapters.discord.context import DiscordContext
+from adapters.discord.files import discord_fetcher
 from adapters.discord.history import DiscordHistory
 from adapters.discord.images import ImageButton
 from adapters.discord.outbound import DiscordOutbound
@@ -68,6 +69,7 @@ class DiscordAdapter:
         self.bot.muse_context = self.context  # type: ignore[attr-defined]
         self.outbound = DiscordOutbound(self.context)
         self.history = DiscordHistory(self.bot)
+        self.fetcher = discord_fetcher(settings)
         self.publishing: asyncio.Task[None] | None = None  # slash commands, at start (sync.py)
 
     @staticmethod
@@ -91,6 +93,7 @@ class DiscordAdapter:
         bot.add_view(RegenerateView())  # 🔄 under chat answers, before a restart too
         self.muse.outbounds[PLATFORM] = self.outbound
         self.muse.recall.histories[PLATFORM] = self.history  # /summarize reads through it
+        self.muse.fetchers[PLATFORM] = self.fetcher
         self.publishing = asyncio.create_task(
             sync_on_start(bot, self.settings, self.context.published)
         )
@@ -136,6 +139,8 @@ class DiscordAdapter:
                     del self.muse.outbounds[PLATFORM]
                 if self.muse.recall.histories.get(PLATFORM) is self.history:
                     del self.muse.recall.histories[PLATFORM]
+                if self.muse.fetchers.get(PLATFORM) is self.fetcher:
+                    del self.muse.fetchers[PLATFORM]
                 if self.publishing is not None:
                     self.publishing.cancel()
                 await self.context.typing.close()

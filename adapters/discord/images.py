@@ -7,7 +7,8 @@ The seed is chosen before the request is stored, so the stored request (for the 
 knows exactly what was made.
 
 - 🎲 reroll: the same options with a new random seed.
-- 🔁 variations: more pictures of the same prompt and options, the seeds after these.
+- 🔁 variations: more pictures of the same prompt and options, the seeds after these,
+  starting from the first shown picture (image-to-image).
 - 🗑 delete: removes the pictures; only whoever asked for them, or an admin.
 
 Each button's custom id names the action and a stored request id
@@ -21,6 +22,7 @@ template (`bot.add_dynamic_items`, at start-up) matches every such id, which a f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 
@@ -28,7 +30,7 @@ import discord
 
 from adapters.discord.context import DiscordContext, context_of
 from adapters.discord.translate import from_interaction
-from core.chat.events import Message
+from core.chat.events import IncomingFile, Message
 from core.commands.imagine import (
     DELETE_REFUSED,
     REQUEST_GONE,
@@ -113,11 +115,16 @@ class RequestButtons:
 
 
 async def imagine(
-    context: DiscordContext, interaction: discord.Interaction, options: ImagineOptions
+    context: DiscordContext,
+    interaction: discord.Interaction,
+    options: ImagineOptions,
+    files: tuple[IncomingFile, ...] = (),
 ) -> None:
-    """Answer a slash command or button with pictures made from `options`."""
+    """Answer a slash command or button with pictures made from `options` (`files`: the
+    reference picture the command was given)."""
     options = with_seed(options)
     msg = from_interaction(interaction, "")  # typed: no argument text to parse
+    msg = dataclasses.replace(msg, attachments=files)
     buttons = RequestButtons(context, msg, options)
     reply, surface = context.answer(interaction, images=buttons)
     # Checked first (a refusal is the private answer); accepted work shows "thinking…".
@@ -139,7 +146,10 @@ async def on_button(interaction: discord.Interaction, action: str, request_id: i
     if action == "reroll":
         options = reroll(request.options)
     else:
-        options = variations(request.options, context.muse.image_settings)
+        # Variations start from the first picture of the message the button is under.
+        shown = interaction.message.attachments if interaction.message is not None else []
+        url = shown[0].url if shown else ""
+        options = variations(request.options, context.muse.image_settings, url)
     await imagine(context, interaction, options)
 
 

@@ -10,7 +10,7 @@ import re
 
 import discord
 
-from core.chat.events import Message
+from core.chat.events import IncomingFile, Message
 
 PLATFORM = "discord"
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
@@ -75,6 +75,15 @@ def clean_text(message: discord.Message, bot_id: int) -> str:
     return text.strip()
 
 
+def files_of_attachment(a: discord.Attachment) -> IncomingFile:
+    """An attachment as a reference (CDN URL, declared size and type)."""
+    return IncomingFile(a.filename, a.url, a.size, a.content_type or "")
+
+
+def files_of(message: discord.Message) -> tuple[IncomingFile, ...]:
+    return tuple(files_of_attachment(a) for a in message.attachments)
+
+
 def from_message(message: discord.Message, bot_id: int, *, addressed: bool = True) -> Message:
     workspace, channel, thread = place(message.channel)
     author = message.author
@@ -93,6 +102,7 @@ def from_message(message: discord.Message, bot_id: int, *, addressed: bool = Tru
         roles=role_ids(author),
         platform_admin=is_platform_admin(author, None),
         channel_name=channel_label(message.channel),
+        attachments=files_of(message),
     )
 
 

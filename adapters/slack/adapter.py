@@ -24,6 +24,7 @@ from adapters.common.pacing import ChannelPacer
 from adapters.common.threads import ThreadStore
 from adapters.slack.context import Identity, SlackContext
 from adapters.slack.dedupe import RecentKeys, dedupe_middleware
+from adapters.slack.files import SlackFetcher
 from adapters.slack.history import SlackHistory
 from adapters.slack.listeners import chat, commands, feedback, imagine
 from adapters.slack.observe import CountErrors
@@ -125,6 +126,7 @@ class SlackAdapter:
             requests=ImageRequestStore(muse.memory.connection, PLATFORM),
         )
         self.outbound = SlackOutbound(self.context)
+        self.fetcher = SlackFetcher(settings)
         self.url: str | None = None  # http mode: where events are served, once listening
         self.ready = asyncio.Event()  # set once Slack can reach Muse
         self._registered = False
@@ -174,6 +176,7 @@ class SlackAdapter:
         self.muse.outbounds[PLATFORM] = self.outbound
         history = SlackHistory(self.client, self.context.people, self.context.me.user_id)
         self.muse.recall.histories[PLATFORM] = history  # /summarize reads through it
+        self.muse.fetchers[PLATFORM] = self.fetcher
         try:
             if self.settings.mode == "http":
                 await serve_http(self.app, self.settings, self._listening)
@@ -186,5 +189,7 @@ class SlackAdapter:
                 del self.muse.outbounds[PLATFORM]
             if self.muse.recall.histories.get(PLATFORM) is history:
                 del self.muse.recall.histories[PLATFORM]
+            if self.muse.fetchers.get(PLATFORM) is self.fetcher:
+                del self.muse.fetchers[PLATFORM]
             await self.context.cancel_tasks()
             log.info("slack: stopped")

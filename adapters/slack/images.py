@@ -3,7 +3,8 @@ caption that names who asked (their name, never a mention: it pings nobody), and
 them a Block Kit row of buttons, whose meaning is the core's (core.commands.imagine):
 
 - 🎲 reroll: the same options with a new random seed.
-- 🔁 variations: more pictures of the same prompt and options, the seeds after these.
+- 🔁 variations: more pictures of the same prompt and options, the seeds after these,
+  starting from the first shared picture (image-to-image; its URL from files.info).
 - 🗑 delete: removes the pictures and the buttons; only whoever asked, or an admin.
 
 Each button's action id names the action and a stored request id
@@ -122,7 +123,9 @@ async def imagine(
         chosen = options
         if chosen is None:
             assert ctx.muse.image_settings is not None  # /imagine is offered
-            chosen = parse_imagine_args(msg.text, ctx.muse.image_settings)
+            # A picture shared with `@Muse /imagine …` is the reference to start from.
+            posted = msg.attachments[0].url if msg.attachments else ""
+            chosen = parse_imagine_args(msg.text, ctx.muse.image_settings, posted)
         hook.options = with_seed(chosen)  # chosen now, so the buttons remake these
         await run_imagine(ctx, hook.options)
 
@@ -156,8 +159,23 @@ async def on_button(context: SlackContext, body: dict[str, Any], action_id_: str
         options = reroll(request.options)
     else:
         assert context.muse.image_settings is not None
-        options = variations(request.options, context.muse.image_settings)
+        shown = await _first_picture(context, request.message_ids)
+        options = variations(request.options, context.muse.image_settings, shown)
     await imagine(context, msg, where, options)
+
+
+async def _first_picture(context: SlackContext, ids: list[str]) -> str:
+    """`url_private` of the first picture a request shared (files.info, `files:read`), for
+    variations to start from; "" if Slack no longer has it (they are then new draws)."""
+    first = next((i.removeprefix(_FILE) for i in ids if i.startswith(_FILE)), None)
+    if first is None:
+        return ""
+    try:
+        info = await context.client.files_info(file=first)
+    except SlackApiError as exc:
+        log.info("slack: no picture to vary (%s)", exc.response.get("error"))
+        return ""
+    return str((info.get("file") or {}).get("url_private") or "")
 
 
 async def _delete(context: SlackContext, channel: str, ids: list[str]) -> None:

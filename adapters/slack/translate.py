@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapters.slack.people import Person
-from core.chat.events import Message
+from core.chat.events import IncomingFile, Message
 
 PLATFORM = "slack"
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
@@ -62,7 +62,13 @@ def reply_thread(event: Mapping[str, Any]) -> str | None:
 
 
 def from_event(
-    event: Mapping[str, Any], team: str, person: Person, text: str, *, channel_name: str = ""
+    event: Mapping[str, Any],
+    team: str,
+    person: Person,
+    text: str,
+    *,
+    channel_name: str = "",
+    attachments: tuple[IncomingFile, ...] = (),
 ) -> Message:
     dm = is_dm(event)
     return Message(
@@ -79,6 +85,7 @@ def from_event(
         author_is_bot=person.is_bot or bool(event.get("bot_id")),
         platform_admin=person.is_admin,
         channel_name="direct message" if dm else channel_name,
+        attachments=attachments,
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = ["IncomingFile", "Message", "conversation_key"]
+
 
 def _part(value: str) -> str:
     # Keys are split on ":"; escape it (and "%") so ids can never collide across levels.
@@ -25,6 +27,22 @@ def conversation_key(
     if thread:
         parts.append(_part(thread))
     return ":".join(parts)
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file attached to an incoming message, as the platform describes it.
+
+    Only a reference: the bytes are fetched later, by the core, through the fetcher the
+    message's adapter registered (`Muse.fetchers[platform]`), which knows the platform's
+    hosts and auth. `size` and `content_type` are what the platform *says*; the size caps a
+    download before it starts, the type is only a hint (magic bytes decide).
+    """
+
+    name: str
+    url: str
+    size: int | None = None
+    content_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,8 @@ class Message:
     # Slack: the message is at a channel's top level and Muse's answer starts a thread
     # under it (`thread` is then that new thread). Memory counts it as said in the channel.
     starts_thread: bool = False
+    # Files (pictures, documents) posted with the message, as references.
+    attachments: tuple[IncomingFile, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         # Lone surrogates (undecodable bytes under `surrogateescape`) cannot be tokenized

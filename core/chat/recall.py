@@ -10,6 +10,7 @@ of the budget, asks for a summary in the background (core/chat/summaries.py).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -47,6 +48,8 @@ class Recall:
     policy: Policy
     # Filled by adapters as they start: platform name -> its history reader (/summarize).
     histories: dict[str, ChannelHistory] = field(default_factory=dict)
+    # Message id -> what its files add to it when read again (documents' text), if any.
+    references: Callable[[list[int]], Awaitable[dict[int, str]]] | None = None
 
     def __post_init__(self) -> None:
         self.store = ChannelStore(self.memory.connection)
@@ -95,17 +98,22 @@ class Recall:
         scope = await self.scope(msg)
         summary = await self.store.summary(scope.key)
         after = summary.through_id if summary else 0
+        recent = [
+            m
+            for m in await self.memory.recent(scope.key, self.text.history_messages)
+            if m.id > after
+        ]
+        extra = await self.references([m.id for m in recent]) if self.references else {}
         items = [
             Item(
                 m.created_at,
                 m.role,
-                m.content,
+                m.content + extra.get(m.id, ""),
                 m.author_name if m.role == "user" else "",
                 m.id,
                 m.author_id if m.role == "user" else "",
             )
-            for m in await self.memory.recent(scope.key, self.text.history_messages)
-            if m.id > after
+            for m in recent
         ]
         items += await self._context(scope.key, self.settings.context_messages)
         if scope.parent is not None and self.settings.thread_sees_channel:

@@ -8,13 +8,16 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.chat import regenerate as regen
 from core.chat.events import Message
 from core.chat.feedback import Reaction
+from core.chat.prompt import Turn
 from core.chat.recall import Recall
 from core.chat.reply import Outbound, Reply, Sent, Target
 from core.chat.scope import channel_key
+from core.chat.seeing import ASK_ABOUT_FILES, Seeing
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import Busy, PermissionDenied, Terms, UserError
 from core.fair_use.admission import Admission, Ticket
@@ -23,6 +26,7 @@ from core.fair_use.moderation import Moderator, Refused
 from core.fair_use.policy import Policy
 from core.fair_use.quotas import OverLimit, Quotas
 from core.fair_use.settings import LimitSettings, PolicySettings
+from core.files.settings import FileSettings
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings
 from core.memory.settings import MemorySettings
@@ -30,10 +34,12 @@ from core.memory.store import Memory
 from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
 from core.runtime.request_id import current_request_id, new_request_id, request_scope
-from core.text.backend import StreamInterrupted, TextBackend
+from core.text.backend import StreamInterrupted, TextBackend, TextStream
 from core.text.catalog import TextModels
 from core.text.engine import generation_settings
 from core.text.settings import TextSettings
+from core.text.vision import VisionEngine
+from core.text.vision_settings import VisionSettings
 from core.tuning import record
 from core.tuning.generations import Generations
 
@@ -88,6 +94,12 @@ class Muse:
     commands: CommandRegistry = field(default_factory=CommandRegistry)
     # [[text.models]] admins may pick per channel (/model); None: [text]'s model only.
     models: TextModels | None = None
+    # Pictures and documents posted with messages (core/chat/seeing.py).
+    file_settings: FileSettings = field(default_factory=FileSettings)
+    vision_engine: VisionEngine | None = None
+    vision_settings: VisionSettings = field(default_factory=VisionSettings)
+    # Why there is no vision engine, as "I can't see pictures: <why>" says it.
+    vision_missing: str = "this Muse runs without a vision model"
     # Filled by adapters as they start: platform name -> outbound poster.
     outbounds: dict[str, Outbound] = field(default_factory=dict)
     closing: bool = False  # shutting down: no new work
@@ -101,9 +113,16 @@ class Muse:
         self.admission = Admission(self.limits.queue_depth, slots)
         self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
         self.generations = Generations(self.memory.connection)
+        self.seeing = Seeing(self.file_settings, self.memory)
         self.recall = Recall(
             self.memory, self.text_engine, self.text_settings, self.memory_settings, self.policy
         )
+        self.recall.references = self.seeing.references  # files' text, read again
+
+    @property
+    def fetchers(self) -> dict[str, Any]:
+        """Platform name -> how to download its files; filled by adapters as they start."""
+        return self.seeing.fetchers
 
     # -- fair use ---------------------------------------------------------------------------
 
@@ -183,8 +202,9 @@ class Muse:
         text = msg.text.strip()
         key = msg.conversation
         try:
-            if not text:
+            if not text and not msg.attachments:
                 return await reply.send("You mentioned me without a message — what should I say?")
+            text = text or ASK_ABOUT_FILES
             self.moderator.check_prompt(text, key)
             async with self.work(msg, reply, "text") as ticket:
                 sent = await self._answer(msg, reply, text, ticket)
@@ -207,12 +227,26 @@ class Muse:
     async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
         if self.guard is not None:
             await self.guard.check_prompt(text, msg.conversation)
-        # The channel's /model, then summary, own turns and channel context (recall.py).
+        # The channel's /model (core/text/catalog.py) answers, and counts the budget.
         engine = await self.text_for(channel_key(msg))
-        key, prompt, persona, quoted = await self.recall.prompt(msg, text, engine)
+        budget = self.text_settings.prompt_tokens // 2  # for files' text
+        incoming = await self.seeing.read(msg, engine.tokenizer, budget)
+        # Summary, own turns, channel context and files' text (core/chat/recall.py).
+        key, prompt, persona, quoted = await self.recall.prompt(
+            msg, text + incoming.blocks, engine
+        )
         adapter = await self.adapter_for(key, engine)
+        # Pictures (posted now, or earlier and still in the history) go to the vision model,
+        # with the conversation's own turns.
+        stored = await self.memory.recent(key, self.text_settings.history_messages)
+        history, files = await self.seeing.history(stored)
+        new = Turn("user", text + incoming.blocks, msg.display_name)
+        looking = await self.seeing.vision_plan(
+            self, msg.platform, persona, history, files, new, incoming
+        )
+        text_prompt = None if looking is not None else prompt
         # Stored before generating: a crash mid-reply must not lose what the user said.
-        await self.memory.add_message(
+        row = await self.memory.add_message(
             key,
             "user",
             text,
@@ -220,20 +254,29 @@ class Muse:
             author_name=msg.display_name,
             platform_message_id=msg.message_id,
         )
+        if incoming.stored:
+            await self.memory.add_attachments(row, key, incoming.stored)
         collected: list[str] = []
         tokens = 0
 
         async def pieces() -> AsyncIterator[str]:
             nonlocal tokens
+            if incoming.note:
+                yield incoming.note  # what was left out of the files, before the answer
             gen = generation_settings(self.text_settings)
-            stream = engine.generate(prompt, gen, cache_key=key, adapter=adapter)
-            shown = False
+            if text_prompt is None:
+                assert self.vision_engine is not None  # vision_plan made inputs for it
+                stream = TextStream(self.vision_engine.stream(looking, gen))
+            else:
+                stream = engine.generate(prompt, gen, cache_key=key, adapter=adapter)
+            shown = 0
             try:
                 async for piece in stream:
                     if ticket.started is None:
                         self.admission.start(ticket)
                         metrics.first_token(time.monotonic() - ticket.arrived)
-                    tokens, shown = stream.tokens, True
+                    shown += 1
+                    tokens = stream.tokens or shown
                     yield piece
                     if self.interrupting.is_set():
                         await stream.aclose()  # the engine drops the request at its next step
@@ -243,7 +286,8 @@ class Muse:
                 log.warning("reply in %s cut short: %s", key, exc)
                 yield CUT_SHORT_MARK
             finally:
-                tokens = stream.tokens  # what the engine counted (a server's `usage`)
+                # What the engine counted (a server's `usage`); pieces where it counts none.
+                tokens = stream.tokens or shown
             if not shown:
                 yield EMPTY_REPLY
 
@@ -264,7 +308,10 @@ class Muse:
             await self.memory.add_message(
                 key, "assistant", final, author_name="Muse", platform_message_id=sent.first_id
             )
-            if record.worth_keeping(final, (INTERRUPTED_MARK, CUT_SHORT_MARK, EMPTY_REPLY)):
+            # Kept for tuning where the text model answered (a prompt with pictures is not
+            # a chat-messages record the feedback export can replay).
+            marks = (INTERRUPTED_MARK, CUT_SHORT_MARK, EMPTY_REPLY)
+            if text_prompt is not None and record.worth_keeping(final, marks):
                 await self.generations.record(
                     key,
                     prompt.messages,

@@ -164,9 +164,15 @@ class ComfyUIEngine:
         if self._session is not None:
             await self._session.close()
 
-    async def generate(self, options: ImagineOptions) -> ImageResult:
+    async def generate(self, options: ImagineOptions, reference: Any = None) -> ImageResult:
         if self._session is None:
             raise RuntimeError("ComfyUIEngine.load() has not been awaited")
+        if reference is not None:
+            # Image-to-image needs an upload (/upload/image) and another graph: not built yet.
+            raise UserError(
+                "Drawing from a reference picture is not available with my image server "
+                "(ComfyUI) yet; ask without one."
+            )
         options = validate_imagine(options, self.settings)
         assert options.seed is not None and options.count is not None
         seeds = [(options.seed + i) % (MAX_SEED + 1) for i in range(options.count)]

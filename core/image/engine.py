@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import io
 import logging
+import math
 import os
 import time
 from collections import deque
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from diffusers import AutoPipelineForText2Image
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -74,6 +75,7 @@ class ImageResult:
 class _Request:
     options: ImagineOptions
     future: asyncio.Future[ImageResult]
+    reference: Image.Image | None = None  # image-to-image: the picture to start from
     done: dict[int, GeneratedImage] = field(default_factory=dict)
 
 
@@ -87,8 +89,10 @@ class _Slot:
     def key(self) -> tuple[Any, ...]:
         o = self.request.options
         # Negatives are in the key: some pipelines treat "no negative" differently from
-        # an empty one, and a batch shares that choice.
-        return (o.width, o.height, o.steps, o.guidance, bool(o.negative))
+        # an empty one, and a batch shares that choice. Image-to-image requests batch
+        # only with others of the same strength.
+        reference = self.request.reference is not None
+        return (o.width, o.height, o.steps, o.guidance, bool(o.negative), reference, o.strength)
 
 
 class _OutOfMemory(Exception):
@@ -105,9 +109,10 @@ def png_parameters(options: ImagineOptions, seed: int, sampler: str, model: str)
     lines = [options.prompt]
     if options.negative:
         lines.append(f"Negative prompt: {options.negative}")
+    strength = f", Denoising strength: {options.strength:g}" if options.strength is not None else ""
     lines.append(
         f"Steps: {options.steps}, Sampler: {sampler}, CFG scale: {options.guidance:g}, "
-        f"Seed: {seed}, Size: {options.width}x{options.height}, Model: {model}"
+        f"Seed: {seed}, Size: {options.width}x{options.height}, Model: {model}{strength}"
     )
     return "\n".join(lines)
 
@@ -129,6 +134,8 @@ def encode_png(
         "model": model,
         "software": "Muse",
     }
+    if options.strength is not None:  # image-to-image
+        fields["strength"] = f"{options.strength:g}"
     for key, value in fields.items():
         info.add_text(key, str(value))  # non-Latin-1 text goes into an iTXt chunk
     out = io.BytesIO()
@@ -161,6 +168,7 @@ class ImageEngine:
         self.settings = settings
         self.arbiter = arbiter
         self.pipe: Any = None
+        self._img2img: Any = None  # made from `pipe` on first use, sharing its components
         self.device = pick_device(settings.device, "[image] device")
         self.dtype = pick_dtype(self.device, settings.dtype)
         self.model_name = settings.model
@@ -192,6 +200,7 @@ class ImageEngine:
         )
         pipe.set_progress_bar_config(disable=True)  # one bar per request would flood logs
         self.pipe = pipe
+        self._img2img = None
         self.model_name = name
         self.model_label = model_label(name)
         self.sampler = type(pipe.scheduler).__name__.removesuffix("Scheduler")
@@ -206,17 +215,39 @@ class ImageEngine:
 
     # -- public API -----------------------------------------------------------------------
 
-    async def generate(self, options: ImagineOptions) -> ImageResult:
+    @property
+    def img2img(self) -> Any:
+        """The image-to-image pipeline over the loaded model's own components
+        (`from_pipe`: no second copy of the weights)."""
+        if self._img2img is None:
+            try:
+                self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
+            except ValueError as exc:  # a pipeline family without an image-to-image variant
+                raise UserError(
+                    f"The image model {self.model_label} cannot start from a reference picture."
+                ) from exc
+            self._img2img.set_progress_bar_config(disable=True)
+        return self._img2img
+
+    async def generate(
+        self, options: ImagineOptions, reference: Image.Image | None = None
+    ) -> ImageResult:
         """Make `options.count` images; raises UserError if the device ran out of memory.
 
-        Options are validated (defaults and a seed filled in) against the settings.
+        Options are validated (defaults and a seed filled in) against the settings. With
+        a `reference` picture (options.reference says where it came from) the pictures
+        start from it, `options.strength` away from it (image-to-image).
         """
         if self.pipe is None:
             raise RuntimeError("ImageEngine.load() has not been awaited")
         options = validate_imagine(options, self.settings)
         assert options.seed is not None and options.count is not None
         loop = asyncio.get_running_loop()
-        request = _Request(options, loop.create_future())
+        if reference is not None:
+            # Image-to-image keeps the reference's size: it is fitted to the one asked for.
+            size = (options.width or 0, options.height or 0)
+            reference = reference.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+        request = _Request(options, loop.create_future(), reference)
         for i in range(options.count):
             self._pending.append(_Slot(request, i, (options.seed + i) % (MAX_SEED + 1)))
         if self._runner is None or self._runner.done():
@@ -326,19 +357,26 @@ class ImageEngine:
             prompt=[s.request.options.prompt for s in slots],
             num_inference_steps=first.steps,
             guidance_scale=first.guidance,
-            width=first.width,
-            height=first.height,
             generator=[torch.Generator("cpu").manual_seed(s.seed) for s in slots],
             num_images_per_prompt=1,
             output_type="pil",
         )
+        pipe = self.pipe
+        if slots[0].request.reference is not None and first.strength is not None:
+            pipe = self.img2img
+            kwargs["image"] = [s.request.reference for s in slots]
+            kwargs["strength"] = first.strength
+            # Image-to-image runs steps × strength of them; at least one must be left.
+            kwargs["num_inference_steps"] = max(first.steps or 1, math.ceil(1 / first.strength))
+        else:
+            kwargs.update(width=first.width, height=first.height)
         if first.negative:
             kwargs["negative_prompt"] = [s.request.options.negative for s in slots]
         self.pipeline_calls += 1
         out_of_memory = False
         began = time.monotonic()
         try:
-            out = self.pipe(**kwargs)
+            out = pipe(**kwargs)
             metrics.image_call(time.monotonic() - began, len(out.images))
         except Exception as exc:
             if not is_oom(exc):

@@ -145,6 +145,10 @@ class ImagineOptions:
     height: int | None = None
     guidance: float | None = None
     count: int | None = None
+    # Image-to-image: where the picture to start from is (a platform file's URL, or a path
+    # on the terminal), and how far from it to go (0 = keep it, 1 = ignore it).
+    reference: str = ""
+    strength: float | None = None
 
     @property
     def size(self) -> str:
@@ -152,8 +156,21 @@ class ImagineOptions:
 
 
 # Option names as typed after "--" (--size sets both width and height).
-OPTIONS = ("negative", "seed", "steps", "size", "width", "height", "guidance", "count")
+OPTIONS = (
+    "negative",
+    "seed",
+    "steps",
+    "size",
+    "width",
+    "height",
+    "guidance",
+    "count",
+    "strength",
+    "reference",
+)
 _USAGE = "/imagine <prompt> [--negative TEXT] [--seed N] [--steps N] [--size WxH] [--count N]"
+MIN_STRENGTH = 0.05
+DEFAULT_STRENGTH = 0.6
 _SIZE = re.compile(r"^\s*(\d+)\s*[x×X*]\s*(\d+)\s*$")
 
 # Every message about /imagine's options, once, for every surface. `{option}` is an
@@ -170,6 +187,7 @@ MESSAGES = {
     "unknown": "Unknown option {option}; options are {known}.",
     "needs_value": "{option} needs a value, e.g. {example}",
     "quotes": 'Unbalanced quotes: close every " you open.',
+    "no_reference": "{option} needs a reference picture to start from (attach one).",
 }
 # What each option accepts, in words: in errors, and in the descriptions of Discord's fields.
 ALLOWED = {
@@ -179,11 +197,12 @@ ALLOWED = {
     "height": "a multiple of 8 from {MIN_SIZE} to {s.max_height}",
     "count": "a whole number from 1 to {s.max_count}",
     "guidance": "a number from 0 to {max_guidance}",
+    "strength": "a number from 0.05 to 1",
 }
 
 
 def usage() -> str:
-    return _USAGE + " [--width N] [--height N] [--guidance X]"
+    return _USAGE + " [--width N] [--height N] [--guidance X] [--strength X] [--reference PATH]"
 
 
 def _known() -> str:
@@ -276,10 +295,11 @@ def _looks_numeric(token: str) -> bool:
     return True
 
 
-def parse_imagine_args(text: str, settings: ImageSettings) -> ImagineOptions:
+def parse_imagine_args(text: str, settings: ImageSettings, reference: str = "") -> ImagineOptions:
     """Parse `a lighthouse --seed 42 --size 512x512` (prompt = the words that are not options).
 
     `--name value` and `--name=value` both work; after a bare `--` everything is prompt.
+    `reference`: a picture posted with the command (`--reference` names one instead).
     Raises OptionError with a one-line message for anything wrong.
     """
     words: list[str] = []
@@ -308,6 +328,10 @@ def parse_imagine_args(text: str, settings: ImageSettings) -> ImagineOptions:
     fields: dict[str, object] = {"prompt": " ".join(words)}
     if "negative" in values:
         fields["negative"] = values["negative"]
+    if values.get("reference") or reference:
+        fields["reference"] = values.get("reference") or reference
+    if "strength" in values:
+        fields["strength"] = _float("strength", values["strength"], settings)
     if "size" in values:
         raw = values["size"]
         width, height = parse_size(raw)
@@ -333,6 +357,8 @@ def _example(name: str) -> str:
         "height": "--height 512",
         "guidance": "--guidance 0",
         "count": "--count 2",
+        "strength": "--strength 0.6",
+        "reference": "--reference photo.png",
     }
     return examples[name]
 
@@ -390,6 +416,14 @@ def validate_imagine(options: ImagineOptions, settings: ImageSettings) -> Imagin
         raise problem("value", "guidance", guidance, allowed=allowed("guidance", settings))
     _check_range("guidance", guidance, 0.0, settings.max_guidance, settings)
     _check_range("count", count, 1, settings.max_count, settings)
+    strength = options.strength
+    if strength is not None and not options.reference:
+        raise problem("no_reference", "strength")
+    if options.reference:
+        strength = DEFAULT_STRENGTH if strength is None else strength
+        if not math.isfinite(strength):
+            raise problem("value", "strength", strength, allowed=allowed("strength", settings))
+        _check_range("strength", strength, MIN_STRENGTH, 1.0, settings)
     return dataclasses.replace(
         options,
         prompt=prompt,
@@ -400,6 +434,7 @@ def validate_imagine(options: ImagineOptions, settings: ImageSettings) -> Imagin
         height=int(height),
         guidance=float(guidance),
         count=int(count),
+        strength=None if strength is None else float(strength),
     )
 
 
@@ -480,5 +515,13 @@ def imagine_form(s: ImageSettings) -> list[FormField]:
             f"Guidance (CFG) scale: {allowed('guidance', s)} (default {_num(s.guidance)})",
             min_value=0.0,
             max_value=s.max_guidance,
+        ),
+        FormField(
+            "strength",
+            float,
+            f"How far to go from the reference picture: {allowed('strength', s)} "
+            f"(default {DEFAULT_STRENGTH})",
+            min_value=MIN_STRENGTH,
+            max_value=1.0,
         ),
     ]

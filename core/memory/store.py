@@ -208,7 +208,24 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
-    # 9: /model set: the text model a conversation uses (absent: [text]'s own). By name, so a
+    # 9: files and pictures posted with a message, as references (the platform's URL, never
+    # the bytes) plus the text read from documents; they go with their message (forget,
+    # purge, retention) through the foreign key.
+    """
+    CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        conversation TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('image', 'text', 'pdf')),
+        url TEXT NOT NULL,
+        size INTEGER NOT NULL DEFAULT 0,
+        text TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX attachments_by_message ON attachments (message_id);
+    """,
+    # 10: /model set: the text model a conversation uses (absent: [text]'s own). By name, so a
     # name dropped from the config falls back to the default instead of failing.
     """
     CREATE TABLE channel_models (
@@ -231,6 +248,17 @@ class StoredMessage:
     content: str
     platform_message_id: str | None
     created_at: float
+
+
+@dataclass(frozen=True)
+class StoredAttachment:
+    """A file posted with a message: where the platform keeps it, and what was read of it."""
+
+    name: str
+    kind: str  # "image", "text" or "pdf"
+    url: str
+    size: int = 0
+    text: str = ""  # documents: the text the prompt used; pictures: ""
 
 
 def db_path_problem(path: str) -> str | None:
@@ -326,6 +354,36 @@ class Memory:
         )
         await self._db.commit()
         return int(cur.lastrowid or 0)
+
+    async def add_attachments(
+        self, message_id: int, conversation: str, files: list[StoredAttachment]
+    ) -> None:
+        await self._db.executemany(
+            "INSERT INTO attachments (message_id, conversation, name, kind, url, size, text,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (message_id, conversation, f.name, f.kind, f.url, f.size, f.text, time.time())
+                for f in files
+            ],
+        )
+        await self._db.commit()
+
+    async def attachments_of(self, message_ids: list[int]) -> dict[int, list[StoredAttachment]]:
+        """The files of these messages, by message id, in the order they were posted."""
+        if not message_ids:
+            return {}
+        marks = ",".join("?" * len(message_ids))
+        async with self._db.execute(
+            "SELECT message_id, name, kind, url, size, text FROM attachments"
+            f" WHERE message_id IN ({marks}) ORDER BY id",
+            message_ids,
+        ) as cur:
+            rows = await cur.fetchall()
+        found: dict[int, list[StoredAttachment]] = {}
+        for row in rows:
+            values = dict(row)
+            found.setdefault(values.pop("message_id"), []).append(StoredAttachment(**values))
+        return found
 
     async def recent(self, conversation: str, limit: int = 200) -> list[StoredMessage]:
         """The newest `limit` messages of a conversation, oldest first."""
@@ -444,11 +502,16 @@ class Memory:
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def export(self, conversation: str) -> list[dict[str, object]]:
-        """Every stored message of a conversation, oldest first (for data requests)."""
+        """Every stored message of a conversation, oldest first (for data requests), each
+        with the references of its files (`attachments`)."""
         async with self._db.execute(
             "SELECT * FROM messages WHERE conversation = ? ORDER BY id", (conversation,)
         ) as cur:
-            return [dict(row) for row in await cur.fetchall()]
+            rows = [dict(row) for row in await cur.fetchall()]
+        files = await self.attachments_of([int(row["id"]) for row in rows])
+        for row in rows:
+            row["attachments"] = [vars(f) for f in files.get(int(row["id"]), [])]
+        return rows
 
     async def export_memory(self, conversation: str) -> dict[str, object]:
         """A conversation's summary and channel context (for data requests)."""

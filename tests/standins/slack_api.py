@@ -39,7 +39,8 @@ RESPONSE_URL = "response_url"  # method name for POSTs to a slash command's resp
 # The bot scopes of the app manifest in README.md: what `scopes` may report for the bot token.
 BOT_SCOPES = (
     "app_mentions:read,channels:history,groups:history,im:history,mpim:history,channels:read,"
-    "groups:read,im:read,mpim:read,chat:write,commands,files:write,reactions:read,users:read"
+    "groups:read,im:read,mpim:read,chat:write,commands,files:read,files:write,reactions:read,"
+    "users:read"
 ).split(",")
 
 # Slack rejects long texts with msg_too_long; it advises <= 4,000 characters and, per
@@ -118,6 +119,9 @@ class SlackApiStandin:
         self.channels: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.files: dict[str, UploadedFile] = {}
+        # Files people shared (served at url_private), and every download's headers.
+        self.user_files: dict[str, tuple[str, bytes]] = {}
+        self.downloads: list[tuple[str, dict[str, str]]] = []  # (path, request headers)
         self.reactions: list[tuple[str, str, str]] = []  # (channel, timestamp, name)
         self.ephemerals: list[dict[str, Any]] = []
         # What people said, for conversations.history / .replies (see `said`), and the most
@@ -148,6 +152,7 @@ class SlackApiStandin:
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "files.delete": self._files_delete,
+            "files.info": self._files_info,
             "apps.connections.open": self._connections_open,
         }
 
@@ -158,6 +163,7 @@ class SlackApiStandin:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_post("/commands/{tail:.+}", self._respond)
+        app.router.add_get("/files-pri/{file_id}/{name}", self._download)
         app.router.add_get(self.socket.path, self.socket.handle)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
@@ -606,6 +612,12 @@ class SlackApiStandin:
             self._messages[(channel, ts)] = message
         return {"files": files}
 
+    def _files_info(self, params: dict[str, Any], token: str) -> dict[str, Any]:
+        upload = self.files.get(str(params.get("file")))
+        if upload is None or not upload.completed or upload.deleted:
+            raise SlackError("file_not_found")
+        return {"file": self._file_object(upload)}
+
     def _files_delete(self, params: dict[str, Any], token: str) -> dict[str, Any]:
         """A bot may delete the files it uploaded; they vanish from the messages sharing
         them, and a message left with neither files nor text goes too."""
@@ -621,6 +633,38 @@ class SlackApiStandin:
                     del self._messages[key]
         return {}
 
+    def add_user_file(
+        self, name: str, data: bytes, mimetype: str = "application/octet-stream"
+    ) -> dict[str, Any]:
+        """A file a person shared, as a message event's `files` entry carries it; its
+        `url_private` is served here, to the bot token only (as Slack does)."""
+        file_id = f"F{next(self._file_ids):08d}"
+        self.user_files[file_id] = (name, data)
+        return {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1] if "." in name else "",
+            "size": len(data),
+            "url_private": f"{self.base_url}/files-pri/{file_id}/{name}",
+            "url_private_download": f"{self.base_url}/files-pri/{file_id}/download/{name}",
+        }
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        """url_private: the bytes for `Authorization: Bearer <bot token>`; otherwise, as
+        Slack does, its HTML sign-in page with a 200."""
+        self.downloads.append((request.path, dict(request.headers)))
+        file_id = request.match_info["file_id"]
+        found = self.user_files.get(file_id)
+        shared = self.files.get(file_id)  # one the bot shared
+        if found is None and shared is not None and shared.data is not None:
+            found = (shared.filename, shared.data)
+        if request.headers.get("Authorization") != f"Bearer {self.bot_token}" or not found:
+            page = "<!DOCTYPE html><html><body>Sign in to Slack</body></html>"
+            return web.Response(text=page, content_type="text/html")
+        return web.Response(body=found[1], content_type="application/octet-stream")
+
     def _file_object(self, upload: UploadedFile) -> dict[str, Any]:
         mimetype = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
         now = int(time.time())
@@ -634,7 +678,7 @@ class SlackApiStandin:
             "filetype": upload.filename.rsplit(".", 1)[-1] if "." in upload.filename else "",
             "user": self.bot_user_id,
             "size": len(upload.data or b""),
-            "url_private": f"{self.base_url}/files/{upload.file_id}/{upload.filename}",
+            "url_private": f"{self.base_url}/files-pri/{upload.file_id}/{upload.filename}",
             "permalink": (
                 f"https://{TEAM_DOMAIN}.slack.com/files/{self.bot_user_id}/"
                 f"{upload.file_id}/{upload.filename}"

@@ -35,9 +35,9 @@ class ChatCog(commands.Cog):
                 )
             return
         msg = from_message(message, context.bot_id)
-        if not msg.text and decision.reason not in ("mention", "dm"):
-            # Nothing to read: an attachment alone, or content withheld for want of the
-            # Message Content intent. A bare mention still gets a prompt for a question.
+        if not msg.text and not msg.attachments and decision.reason not in ("mention", "dm"):
+            # Nothing to read: content withheld for want of the Message Content intent.
+            # A bare mention still gets a prompt for a question.
             return
         if msg.author_is_bot and context.settings.respond_to_bots:
             # The core drops bot authors to stop bot-to-bot loops; [discord]

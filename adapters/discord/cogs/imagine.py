@@ -16,10 +16,12 @@ from discord import app_commands
 from adapters.discord.cogs.base import refuse_elsewhere
 from adapters.discord.context import DiscordContext
 from adapters.discord.images import imagine as imagine_pictures
+from adapters.discord.translate import files_of_attachment
 from core.image.options import FormField, ImagineOptions, imagine_form
 
 MAX_DESCRIPTION = 100  # characters of an option's description
 MAX_STRING = 6000  # characters a string option may be limited to
+REFERENCE = "A picture to start from (image-to-image; strength says how far to go from it)"
 
 
 def _annotation(field: FormField) -> Any:
@@ -44,7 +46,11 @@ def imagine_command(context: DiscordContext) -> app_commands.Command[Any, Any, N
     assert settings is not None, "/imagine without an image model"
     form = imagine_form(settings)
 
-    async def imagine(interaction: discord.Interaction, **values: Any) -> None:
+    async def imagine(
+        interaction: discord.Interaction,
+        reference: discord.Attachment | None = None,
+        **values: Any,
+    ) -> None:
         if await refuse_elsewhere(context, interaction):
             return
         options = ImagineOptions(
@@ -56,8 +62,11 @@ def imagine_command(context: DiscordContext) -> app_commands.Command[Any, Any, N
             height=values.get("height"),
             guidance=values.get("guidance"),
             count=values.get("count"),
+            strength=values.get("strength"),
+            reference=reference.url if reference is not None else "",
         )
-        await imagine_pictures(context, interaction, options)
+        files = (files_of_attachment(reference),) if reference is not None else ()
+        await imagine_pictures(context, interaction, options, files)
 
     # discord.py reads a command's options from its callback's signature: this one's is
     # the form's.
@@ -75,8 +84,19 @@ def imagine_command(context: DiscordContext) -> app_commands.Command[Any, Any, N
                 annotation=_annotation(field),
             )
         )
+    # A picture to start from (image-to-image); Discord's attachment option uploads it.
+    parameters.append(
+        inspect.Parameter(
+            "reference",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Optional[discord.Attachment],  # noqa: UP045 (a runtime object)
+        )
+    )
     imagine.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    app_commands.describe(**{f.name: _clip(f.description) for f in form})(imagine)
+    descriptions = {f.name: _clip(f.description) for f in form}
+    descriptions["reference"] = REFERENCE
+    app_commands.describe(**descriptions)(imagine)
     return app_commands.Command(
         name="imagine", description="Make pictures from a description", callback=imagine
     )

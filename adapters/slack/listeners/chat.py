@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 
 from adapters.slack import images, regenerate
 from adapters.slack.context import SlackContext
+from adapters.slack.files import files_of
 from adapters.slack.people import Person
 from adapters.slack.reply import Where
 from adapters.slack.translate import clean_text, from_event, is_dm, reply_thread
@@ -77,7 +78,7 @@ async def answer(
     team = str(body.get("team_id") or event.get("team") or context.me.team_id)
     person = await _author(context, event)
     text = clean_text(str(event.get("text") or ""), context.me.user_id, context.people.names())
-    msg = from_event(event, team, person, text)
+    msg = from_event(event, team, person, text, attachments=files_of(event))
     if msg.author_is_bot and context.settings.respond_to_bots:
         # The core drops bot authors to stop bot-to-bot loops; [slack] respond_to_bots
         # opts in (Muse still never answers itself).
