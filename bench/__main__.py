@@ -203,9 +203,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {k: results[k] for k in ALL if k in want and k in results}
 
 
+async def run_backend(args: argparse.Namespace) -> dict[str, Any]:
+    """The serving figures through the text backend interface (bench/backend.py)."""
+    from bench.backend import backend_bench, open_backend
+    from core.text.tiny import build_tiny_text_model, default_tiny_dir
+
+    model = args.model or str(await asyncio.to_thread(build_tiny_text_model, default_tiny_dir()))
+    extra = json.loads(args.extra_body) if args.extra_body else {}
+    backend = await open_backend(args.backend, model, args.base_url or "", extra)
+    try:
+        return await backend_bench(backend, repeats=args.repeats)
+    finally:
+        await backend.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--model", help="text model id or path (default: random 135M Llama)")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "openai"),
+        help="serving figures through Muse's text backend (default model: the tiny one); "
+        "openai needs --base-url and --model as the server names it",
+    )
+    parser.add_argument("--base-url", help="--backend openai: the server's API root (…/v1)")
+    parser.add_argument(
+        "--extra-body",
+        help="--backend openai: JSON fields added to each request, e.g. "
+        '\'{"ignore_eos": true}\' (vLLM) so random weights write every token',
+    )
     parser.add_argument("--only", help="comma-separated: " + ",".join(ALL))
     parser.add_argument(
         "--repeats", type=int, default=3, help="rounds of each text figure; the median is reported"
@@ -223,8 +249,19 @@ def main() -> None:
     # generate_batch warns that eos is off: on purpose, every peer generates its full length.
     logging.getLogger("ContinuousBatchingLogger").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.backend == "openai" and not args.base_url:
+        parser.error("--backend openai needs --base-url http://host:port/v1")
     machine = machine_info()
     print(machine_line(machine), flush=True)
+    if args.backend:
+        from bench.backend import backend_lines
+
+        results = asyncio.run(run_backend(args))
+        if args.save:
+            with open(args.save, "w", encoding="utf-8") as f:
+                json.dump(results, f, indent=2)
+        print(json.dumps(results, indent=2) if args.json else "\n".join(backend_lines(results)))
+        return
     results = asyncio.run(run(args))
     if args.history:
         record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine, **results}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -24,6 +25,7 @@ from core.errors import ModelUnavailable
 from core.fair_use.guard import Guard
 from core.fair_use.moderation import Moderator
 from core.fair_use.policy import Policy
+from core.image.choose import make_image_backend
 from core.image.engine import ImageEngine
 from core.image.tiny import build_tiny_pipeline, default_tiny_image_dir
 from core.memory.store import Memory
@@ -31,7 +33,11 @@ from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
 from core.runtime.loop_monitor import LoopMonitor
 from core.schedule.scheduler import Scheduler
+from core.text.backend import TextBackend
+from core.text.catalog import ModelEntry, TextModels
+from core.text.choose import make_text_backend
 from core.text.engine import TextEngine
+from core.text.settings import DEFAULT_MODEL_NAME
 from core.text.tiny import build_tiny_text_model, default_tiny_dir
 from core.text.tiny_vision import build_tiny_vision_model, default_tiny_vision_dir
 from core.text.vision import NotAVisionModel, VisionEngine
@@ -46,10 +52,29 @@ def quiet_model_loading() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def _loaded(kind: str, engine: TextEngine | ImageEngine | VisionEngine, began: float) -> None:
+def _loaded(kind: str, engine: TextBackend | ImageEngine | VisionEngine, began: float) -> None:
     dtype = str(engine.dtype).removeprefix("torch.")
     seconds = time.monotonic() - began
     metrics.model_loaded(kind, engine.model_name, str(engine.device), dtype, seconds)
+
+
+async def load_named_models(
+    config: Config, default: TextBackend, arbiter: DeviceArbiter
+) -> TextModels | None:
+    """[[text.models]], each loaded like [text]'s own; None when there are none."""
+    if not config.text.models:
+        return None
+    catalog = TextModels(ModelEntry(DEFAULT_MODEL_NAME, default, config.text.backend))
+    for named in config.text.models:
+        key = os.environ.get(named.api_key_env, "") if named.api_key_env else ""
+        backend = make_text_backend(config.text.for_model(named, key), arbiter)
+        began = time.monotonic()
+        await backend.load()
+        _loaded("text", backend, began)
+        catalog.named[named.name] = ModelEntry(
+            named.name, backend, named.backend, named.description
+        )
+    return catalog
 
 
 async def build_muse(
@@ -60,20 +85,21 @@ async def build_muse(
     health = health or Health()
     quiet_model_loading()
     arbiter = DeviceArbiter()
-    text = health.text = TextEngine(config.text, arbiter)
+    text = health.text = make_text_backend(config.text, arbiter)
     model = config.text.model
     began = time.monotonic()
-    if tiny:
+    if tiny and config.text.backend == "local":
         model = str(await asyncio.to_thread(build_tiny_text_model, default_tiny_dir()))
         log.warning("using a tiny RANDOM text model: its replies are random words")
     await text.load(model)
     _loaded("text", text, began)
+    models = await load_named_models(config, text, arbiter)
     image = None
     if config.image.enabled:
-        image = health.image = ImageEngine(config.image, arbiter)
+        image = health.image = make_image_backend(config.image, arbiter)
         image_model = config.image.model
         began = time.monotonic()
-        if tiny:
+        if tiny and config.image.backend == "local":
             image_model = str(
                 await asyncio.to_thread(build_tiny_pipeline, default_tiny_image_dir())
             )
@@ -81,7 +107,7 @@ async def build_muse(
         await image.load(image_model)
         _loaded("image", image, began)
     vision, vision_missing = await load_vision(config, arbiter, tiny)
-    guard = await build_guard(config, text, tiny=tiny)
+    guard = await build_guard(config, text, tiny=tiny, arbiter=arbiter)
     memory = health.memory = await Memory.open(db or config.muse.db)
     health.muse = Muse(
         memory=memory,
@@ -94,6 +120,7 @@ async def build_muse(
         guard=guard,
         image_engine=image,
         image_settings=config.image,
+        models=models,
         memory_settings=config.memory,
         file_settings=config.files,
         vision_engine=vision,
@@ -129,21 +156,41 @@ async def load_vision(
     return engine, ""
 
 
-async def build_guard(config: Config, text: TextEngine, *, tiny: bool = False) -> Guard | None:
+async def build_guard(
+    config: Config,
+    text: TextBackend,
+    *,
+    tiny: bool = False,
+    arbiter: DeviceArbiter | None = None,
+) -> Guard | None:
     """[guard]: "same" asks the chat engine; another model gets an engine of its own (a
     classifier needs its own weights) on the same device arbiter, greedy, without the
-    prefix cache (each question is new), no adapters or quantization of the chat model's."""
+    prefix cache (each question is new), no adapters or quantization of the chat model's.
+    The guard runs in-process: with [text] backend = "openai" it needs a model of its own."""
     name = config.guard.model
     if not name:
         return None
+    if not isinstance(text, TextEngine) and (name == "same" or tiny):
+        raise ModelUnavailable(
+            '[guard] model = "same" asks the in-process chat model, and [text] backend = '
+            '"openai" runs it on a server: name a guard model for Muse to load instead'
+        )
     if name == "same" or tiny:
+        assert isinstance(text, TextEngine)
         if tiny and name != "same":
             log.warning("--tiny: the guard asks the tiny random model (its answers are noise)")
         return Guard(config.guard, text)
     settings = config.text.model_copy(
-        update={"model": name, "prefix_cache_mb": 0, "adapters": [], "quantization": "none"}
+        update={
+            "model": name,
+            "backend": "local",
+            "prefix_cache_mb": 0,
+            "adapters": [],
+            "quantization": "none",
+            "models": [],
+        }
     )
-    engine = TextEngine(settings, text.arbiter)
+    engine = TextEngine(settings, arbiter or getattr(text, "arbiter", None) or DeviceArbiter())
     began = time.monotonic()
     await engine.load()
     _loaded("guard", engine, began)

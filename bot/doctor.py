@@ -147,10 +147,15 @@ class ModelSource:
 
 
 def _sources(config: Config) -> list[ModelSource]:
-    found = [
-        ModelSource("[text] model", config.text.model, "config.json", "Qwen/Qwen2.5-1.5B-Instruct")
-    ]
-    if config.image.enabled:
+    """The models Muse loads itself (a server's model is the server's: check_servers)."""
+    found = []
+    if config.text.backend == "local":
+        found.append(
+            ModelSource(
+                "[text] model", config.text.model, "config.json", "Qwen/Qwen2.5-1.5B-Instruct"
+            )
+        )
+    if config.image.enabled and config.image.backend == "local":
         found.append(
             ModelSource(
                 "[image] model", config.image.model, "model_index.json", "stabilityai/sd-turbo"
@@ -480,6 +485,42 @@ async def check_platforms(config: Config) -> list[Check]:
         return found
 
 
+async def check_servers(config: Config) -> list[Check]:
+    """The text and image servers Muse would call: do they answer, and serve the model?"""
+    found = []
+    if config.text.backend == "openai":
+        from core.text.remote import OpenAIBackend
+
+        text = OpenAIBackend(config.text)
+        status = await text.readiness()
+        await text.close()
+        found.append(
+            Check("text server", "ok", f"{config.text.model} at {config.text.base_url}")
+            if status == "ok"
+            else Check(
+                "text server",
+                "FAIL",
+                f"{config.text.base_url}: {status}",
+                "start the server, or fix [text] base_url / model",
+            )
+        )
+    if config.image.enabled and config.image.backend == "comfyui":
+        from core.image.comfyui import ComfyUIEngine
+
+        status = await ComfyUIEngine(config.image).readiness()
+        found.append(
+            Check("image server", "ok", f"ComfyUI at {config.image.comfyui_url}")
+            if status == "ok"
+            else Check(
+                "image server",
+                "FAIL",
+                f"{config.image.comfyui_url}: {status}",
+                "start ComfyUI, or fix [image] comfyui_url",
+            )
+        )
+    return found
+
+
 # -- all of it -----------------------------------------------------------------------------
 
 
@@ -516,6 +557,7 @@ def doctor(config_path: str | None, db: str | None, out: TextIO) -> int:
     else:
         report(check_database(db or config.muse.db))
         report(*[check_model(source) for source in _sources(config)])
+        report(*asyncio.run(check_servers(config)))
         report(*asyncio.run(check_platforms(config)))
     failed = [c for c in results if c.status == "FAIL"]
     warned = [c for c in results if c.status == "warn"]

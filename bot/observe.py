@@ -2,9 +2,10 @@
 
 - `/metrics`: the Prometheus text format (core/runtime/metrics.py says what is there);
 - `/livez`: 200 whenever the event loop answers (a supervisor restarts Muse when it does not);
-- `/readyz`: 200 once the models are loaded, the database is open and every configured
-  platform is connected; 503 until then (and while shutting down), with a JSON body that
-  names what is not ready: `{"ready": false, "checks": {"text_model": "loading", ...}}`.
+- `/readyz`: 200 once the models are loaded (a remote text engine: its server answers and
+  serves the model), the database is open and every configured platform is connected;
+  503 until then (and while shutting down), with a JSON body that names what is not ready:
+  `{"ready": false, "checks": {"text_model": "loading", ...}}`.
 
 The server starts before the models load, so a probe sees "loading" rather than nothing.
 """
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from core.chat.service import Muse
     from core.image.engine import ImageEngine
     from core.memory.store import Memory
-    from core.text.engine import TextEngine
+    from core.text.backend import TextBackend
 
 __all__ = ["Health", "serving"]
 
@@ -43,7 +44,7 @@ class Health:
 
     platforms: list[str] = field(default_factory=list)  # configured: each must connect
     image_wanted: bool = False
-    text: TextEngine | None = None
+    text: TextBackend | None = None
     image: ImageEngine | None = None
     memory: Memory | None = None
     muse: Muse | None = None
@@ -62,9 +63,13 @@ class Health:
 
     async def checks(self) -> dict[str, str]:
         """Each readiness check: "ok", or what is wrong."""
-        found = {"text_model": OK if self.text and self.text.model is not None else "loading"}
+        # A remote engine's answer says whether its server is reachable right now.
+        found = {"text_model": await self.text.readiness() if self.text else "loading"}
+        if self.muse is not None and self.muse.models is not None:
+            for entry in self.muse.models.named.values():  # [[text.models]], each by name
+                found[f"text_model:{entry.name}"] = await entry.backend.readiness()
         if self.image_wanted:
-            found["image_model"] = OK if self.image and self.image.pipe is not None else "loading"
+            found["image_model"] = await self.image.readiness() if self.image else "loading"
         found["database"] = await self._database()
         for name in self.platforms:
             adapter = self.adapters.get(name)

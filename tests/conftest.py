@@ -4,7 +4,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import settings
@@ -24,6 +24,7 @@ from core.chat.service import Muse
 from core.memory.store import Memory
 from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
+from core.text.backend import TextBackend
 from core.text.engine import TextEngine
 from core.text.settings import TextSettings
 from core.text.tiny import build_tiny_text_model
@@ -114,6 +115,43 @@ async def text_engine(text_settings: TextSettings) -> AsyncIterator[TextEngine]:
     await arbiter.close()
 
 
+@pytest.fixture(scope="session")
+def openai_server(tiny_text_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`transformers serve` on the tiny model, once per session: its API root URL."""
+    from tests.openai_server import serve_tiny
+
+    with serve_tiny(tiny_text_dir, tmp_path_factory.mktemp("serve") / "serve.log") as url:
+        yield url
+
+
+def remote_text_settings(settings: TextSettings, base_url: str, **changes: Any) -> TextSettings:
+    """The same [text] (same model, same generation settings), served at `base_url`."""
+    return TextSettings.model_validate(
+        {**settings.model_dump(), "backend": "openai", "base_url": base_url, **changes}
+    )
+
+
+@pytest.fixture
+async def openai_backend(openai_server: str, text_settings: TextSettings) -> AsyncIterator[Any]:
+    from core.text.remote import OpenAIBackend
+
+    backend = OpenAIBackend(remote_text_settings(text_settings, openai_server))
+    await backend.load()
+    yield backend
+    await backend.close()
+
+
+# Parametrize a test's `text_backend` with these (indirect=True) to run it on both engines.
+BACKENDS = ["local", pytest.param("openai", marks=pytest.mark.slow)]
+
+
+@pytest.fixture
+def text_backend(request: pytest.FixtureRequest) -> TextBackend:
+    """The in-process engine, or (param "openai") the client of `transformers serve`."""
+    kind = getattr(request, "param", "local")
+    return request.getfixturevalue("text_engine" if kind == "local" else "openai_backend")
+
+
 @pytest.fixture
 async def memory(tmp_path: Path) -> AsyncIterator[Memory]:
     mem = await Memory.open(tmp_path / "muse.db")
@@ -122,12 +160,12 @@ async def memory(tmp_path: Path) -> AsyncIterator[Memory]:
 
 
 @pytest.fixture
-async def muse(text_engine: TextEngine, memory: Memory, text_settings: TextSettings) -> Muse:
+async def muse(text_backend: TextBackend, memory: Memory) -> Muse:
     core = Muse(
         memory=memory,
-        text_engine=text_engine,
-        arbiter=text_engine.arbiter,
-        text_settings=text_settings,
+        text_engine=text_backend,
+        arbiter=getattr(text_backend, "arbiter", None) or DeviceArbiter(),
+        text_settings=text_backend.settings,  # type: ignore[attr-defined]
     )
     register_commands(core)
     return core

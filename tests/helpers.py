@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import sqlite3
 import subprocess
@@ -102,6 +103,17 @@ async def answered(muse: Muse, key: str, count: int = 1) -> list[Any]:
         return rows if len(rows) >= count else []
 
     return await eventually(check)
+
+
+def never_ends(engine: Any) -> None:
+    """Make `engine` write until max_new_tokens, never stopping at an end-of-text token: the
+    local engine forgets its end tokens; a `transformers serve` is asked for a minimum
+    length through its `generation_config` request field."""
+    if engine.settings.backend == "local":
+        engine.eos_ids = set()
+    else:
+        extra = {"generation_config": json.dumps({"min_new_tokens": 5000})}
+        engine.settings = engine.settings.model_copy(update={"extra_body": extra})
 
 
 def tiny_text_settings(model_dir: Path, **changes: Any) -> TextSettings:

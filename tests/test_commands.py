@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import pytest
+
 from core.chat.service import EMPTY_REPLY, Muse
+from tests.conftest import BACKENDS
 from tests.helpers import RecordingReply, msg
 
 
+@pytest.mark.parametrize("text_backend", BACKENDS, indirect=True)
 async def test_chat_reply_is_streamed_and_stored(muse: Muse) -> None:
     reply = RecordingReply()
     await muse.handle_message(msg("hello there", author="ann"), reply)
     stored = await muse.memory.recent(msg("x").conversation)
     assert [(m.role, m.author_name) for m in stored] == [("user", "ann"), ("assistant", "Muse")]
     assert stored[1].content == reply.last == "".join(reply.pieces[0])
+    assert len(reply.pieces[0]) >= 2  # streamed in pieces, not delivered in one lump
 
 
 async def test_persona_admin_only(muse: Muse) -> None:

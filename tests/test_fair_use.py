@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,21 +12,22 @@ import pytest
 
 from bot.features import register_commands
 from core.chat.service import Muse
-from core.fair_use.quotas import Quotas, until_reset
+from core.fair_use.quotas import Quotas, until_reset, utc_day
 from core.fair_use.settings import LimitSettings
 from core.runtime.device import DeviceArbiter
 from core.text.engine import TextEngine
-from tests.helpers import RecordingReply, msg, tiny_text_settings
+from tests.conftest import BACKENDS
+from tests.helpers import RecordingReply, msg, never_ends, tiny_text_settings
 
 
 def with_limits(muse: Muse, engine: TextEngine | None = None, **changes: Any) -> Muse:
     """A Muse on the same memory built with these [limits] (and engine, with its settings)."""
-    engine = engine or muse.text_engine
+    backend = engine or muse.text_engine
     core = Muse(
         memory=muse.memory,
-        text_engine=engine,
-        arbiter=engine.arbiter,
-        text_settings=engine.settings,
+        text_engine=backend,
+        arbiter=muse.arbiter if engine is None else engine.arbiter,
+        text_settings=backend.settings,  # type: ignore[attr-defined]
         limits=LimitSettings(**changes),
     )
     register_commands(core)
@@ -43,10 +45,13 @@ async def test_rate_limit_refusal_says_when_to_retry(muse: Muse) -> None:
     assert not reply.sent[-1].startswith("Slow down")
 
 
+@pytest.mark.parametrize("text_backend", BACKENDS, indirect=True)
 async def test_daily_budget_refusal_says_when_it_resets(muse: Muse) -> None:
     m = with_limits(muse, daily_tokens=3, requests_per_minute=0)
     reply = RecordingReply()
     await m.handle_message(msg("hi"), reply)  # uses up to 12 tokens: over budget
+    used = await m.quotas._used(utc_day(time.time()), "test:u1", "text")
+    assert 3 < used <= 12  # the engine's count (a server's `usage`), not the pieces shown
     await m.handle_message(msg("again"), reply)
     assert reply.last.startswith("You've used today's budget of 3 tokens of replies.")
     assert "resets at 00:00 UTC (in " in reply.last
@@ -119,9 +124,10 @@ async def test_place_in_line_is_reported(muse: Muse, tiny_text_dir: Path) -> Non
         await engine.arbiter.close()
 
 
+@pytest.mark.parametrize("text_backend", BACKENDS, indirect=True)
 async def test_cancel_stops_a_running_reply(muse: Muse) -> None:
     m = with_limits(muse, requests_per_minute=0)
-    m.text_engine.eos_ids = set()
+    never_ends(m.text_engine)
     m.text_settings = m.text_settings.model_copy(update={"max_new_tokens": 5000})
     reply = RecordingReply()
     task = asyncio.create_task(m.handle_message(msg("write a lot", author="ann"), reply))

@@ -38,7 +38,7 @@ async def test_the_error_id_a_user_sees_is_the_request_id_of_its_log_lines(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the model broke")
 
-    monkeypatch.setattr(muse.text_engine, "stream", broken)
+    monkeypatch.setattr(muse.text_engine, "generate", broken)
     first, second = RecordingReply(), RecordingReply()
     with json_log() as out:
         logging.getLogger("tests").error("outside any request")

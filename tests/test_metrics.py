@@ -54,18 +54,18 @@ def exact_token_counts(engine: TextEngine) -> Iterator[list[int]]:
     """Replies run to max_new_tokens (no end-of-text token), so each generates exactly that
     many; yields the prompt lengths the engine was given, as they come."""
     prompts: list[int] = []
-    stream, eos = engine.stream, engine.eos_ids
+    generate, eos = engine.generate, engine.eos_ids
 
-    def recording(prompt_ids: list[int], *args: Any, **kwargs: Any) -> Any:
-        prompts.append(len(prompt_ids))
-        return stream(prompt_ids, *args, **kwargs)
+    def recording(prompt: Any, *args: Any, **kwargs: Any) -> Any:
+        prompts.append(len(prompt.ids))
+        return generate(prompt, *args, **kwargs)
 
     engine.eos_ids = set()
-    engine.stream = recording  # type: ignore[method-assign]
+    engine.generate = recording  # type: ignore[method-assign]
     try:
         yield prompts
     finally:
-        engine.stream, engine.eos_ids = stream, eos  # type: ignore[method-assign]
+        engine.generate, engine.eos_ids = generate, eos  # type: ignore[method-assign]
 
 
 async def test_answered_messages_are_counted_with_their_tokens_and_latencies(
@@ -145,7 +145,7 @@ async def test_each_refusal_and_failure_is_counted_under_its_outcome(
             raise RuntimeError("the model broke")
 
         with monkeypatch.context() as patch:
-            patch.setattr(muse.text_engine, "stream", fail)
+            patch.setattr(muse.text_engine, "generate", fail)
             await muse.handle_message(msg("hi", author="e"), broken)
         # Commands: answered, unknown (rejected), for admins only (denied).
         await muse.run_command("stats", msg("", author="f"), RecordingReply())

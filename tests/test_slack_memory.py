@@ -31,8 +31,8 @@ def spy_prompts(muse: Muse) -> list[Recalled]:
     seen: list[Recalled] = []
     build = muse.recall.prompt
 
-    async def spy(msg, text):  # type: ignore[no-untyped-def]
-        recalled = await build(msg, text)
+    async def spy(msg, text, *engine):  # type: ignore[no-untyped-def]
+        recalled = await build(msg, text, *engine)
         seen.append(recalled)
         return recalled
 

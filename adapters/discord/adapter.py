@@ -21,6 +21,7 @@ from adapters.discord.cogs.chat import ChatCog
 from adapters.discord.cogs.commands import CommandsCog
 from adapters.discord.cogs.feedback import FeedbackCog
 from adapters.discord.cogs.imagine import imagine_command
+from adapters.discord.cogs.model import ModelCog
 from adapters.discord.cogs.schedule import ScheduleCog
 from adapters.discord.context import DiscordContext
 from adapters.discord.files import discord_fetcher
@@ -86,6 +87,8 @@ class DiscordAdapter:
             bot.tree.add_command(imagine_command(self.context))
         if commands_.get("schedule") is not None:  # the scheduler runs
             await bot.add_cog(ScheduleCog(self.context))
+        if commands_.get("model") is not None:  # [[text.models]] offers a choice
+            await bot.add_cog(ModelCog(self.context))
         bot.add_dynamic_items(ImageButton)  # buttons of pictures posted before a restart
         bot.add_view(RegenerateView())  # 🔄 under chat answers, before a restart too
         self.muse.outbounds[PLATFORM] = self.outbound

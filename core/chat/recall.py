@@ -24,7 +24,7 @@ from core.fair_use.policy import Policy
 from core.memory.channels import ChannelStore, Scope
 from core.memory.settings import MemorySettings
 from core.memory.store import Memory
-from core.text.engine import TextEngine
+from core.text.backend import TextBackend
 from core.text.settings import TextSettings
 
 __all__ = ["Recall", "Recalled"]
@@ -42,7 +42,7 @@ class Recalled(NamedTuple):
 @dataclass
 class Recall:
     memory: Memory
-    engine: TextEngine
+    engine: TextBackend
     text: TextSettings
     settings: MemorySettings
     policy: Policy
@@ -89,8 +89,12 @@ class Recall:
                 return custom
         return self.text.system_prompt
 
-    async def prompt(self, msg: Message, text: str) -> Recalled:
-        """The prompt for `text`, said by `msg`'s author, and the conversation it joins."""
+    async def prompt(
+        self, msg: Message, text: str, engine: TextBackend | None = None
+    ) -> Recalled:
+        """The prompt for `text`, said by `msg`'s author, and the conversation it joins;
+        counted with `engine`'s tokenizer (the conversation's /model; default: [text]'s)."""
+        engine = engine or self.engine
         scope = await self.scope(msg)
         summary = await self.store.summary(scope.key)
         after = summary.through_id if summary else 0
@@ -117,7 +121,7 @@ class Recall:
             items += await self._channel_view(scope.parent, began)
         persona = await self.persona(scope)
         assembled = assemble(
-            self.engine.tokenizer,
+            engine.tokenizer,
             persona,
             summary.content if summary else None,
             items,
@@ -127,7 +131,7 @@ class Recall:
             self.settings.context_tokens,
         )
         if assembled.dropped_ids:
-            self.summarizer.request(scope.key, max(assembled.dropped_ids))
+            self.summarizer.request(scope.key, max(assembled.dropped_ids), engine)
         authors = [f"{msg.platform}:{a}" for a in assembled.authors]
         return Recalled(scope.key, assembled.prompt, persona, authors)
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from core.chat.events import Message
-from core.chat.prompt import render_messages
+from core.chat.prompt import Prompt, render_messages
 from core.chat.reply import Reply, Sent
 from core.errors import UserError
 from core.fair_use.admission import Admission, Ticket
@@ -26,7 +26,8 @@ from core.fair_use.moderation import Moderator
 from core.fair_use.quotas import Quotas
 from core.memory.store import Memory
 from core.runtime import metrics
-from core.text.engine import TextEngine, generation_settings
+from core.text.backend import TextBackend
+from core.text.engine import generation_settings
 from core.text.settings import TextSettings
 from core.tuning import record
 from core.tuning.generations import Generation, Generations
@@ -40,7 +41,7 @@ NO_ANSWER = "(no answer: the model ended its reply before writing anything)"
 class RegenerateHost(Protocol):
     memory: Memory
     generations: Generations
-    text_engine: TextEngine
+    text_engine: TextBackend
     text_settings: TextSettings
     moderator: Moderator
     guard: Guard | None
@@ -92,6 +93,7 @@ async def regenerate(
     adapter = record.loaded_adapter(first.adapter, engine.adapters)
     text = render_messages(engine.tokenizer, first.prompt)
     ids = list(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
+    prompt = Prompt(ids, text, 0, 0, list(first.prompt))  # a server gets the messages
     gen = generation_settings(muse.text_settings)
     if gen.temperature == 0:
         gen = replace(gen, temperature=RETRY_TEMPERATURE)
@@ -102,13 +104,18 @@ async def regenerate(
 
         async def pieces() -> AsyncIterator[str]:
             nonlocal tokens
-            async for piece in engine.stream(ids, gen, adapter=adapter):
-                if ticket.started is None:
-                    muse.admission.start(ticket)
-                    metrics.first_token(time.monotonic() - ticket.arrived)
-                tokens += 1
-                yield piece
-            if not tokens:
+            stream = engine.generate(prompt, gen, adapter=adapter)
+            shown = False
+            try:
+                async for piece in stream:
+                    if ticket.started is None:
+                        muse.admission.start(ticket)
+                        metrics.first_token(time.monotonic() - ticket.arrived)
+                    shown = True
+                    yield piece
+            finally:
+                tokens = stream.tokens  # what the engine counted (a server's `usage`)
+            if not shown:
                 yield NO_ANSWER
 
         async def moderated() -> AsyncIterator[str]:

@@ -16,6 +16,7 @@ from core.chat.feedback import Reaction
 from core.chat.prompt import Turn
 from core.chat.recall import Recall
 from core.chat.reply import Outbound, Reply, Sent, Target
+from core.chat.scope import channel_key
 from core.chat.seeing import ASK_ABOUT_FILES, Seeing
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import Busy, PermissionDenied, Terms, UserError
@@ -33,7 +34,9 @@ from core.memory.store import Memory
 from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
 from core.runtime.request_id import current_request_id, new_request_id, request_scope
-from core.text.engine import TextEngine, generation_settings
+from core.text.backend import StreamInterrupted, TextBackend, TextStream
+from core.text.catalog import TextModels
+from core.text.engine import generation_settings
 from core.text.settings import TextSettings
 from core.text.vision import VisionEngine
 from core.text.vision_settings import VisionSettings
@@ -43,6 +46,7 @@ from core.tuning.generations import Generations
 log = logging.getLogger(__name__)
 POSITION_POLL_SECONDS = 2.0
 INTERRUPTED_MARK = " … (interrupted: Muse is stopping)"
+CUT_SHORT_MARK = " … (cut short: the model server stopped mid-reply)"
 STOPPING = "Muse is stopping; please ask again once it is back."
 # What people see when the model ends its reply before any text (no platform takes an
 # empty message, and memory should hold what was shown).
@@ -77,7 +81,7 @@ def command_kind(name: str) -> str:
 @dataclass
 class Muse:
     memory: Memory
-    text_engine: TextEngine
+    text_engine: TextBackend
     arbiter: DeviceArbiter
     text_settings: TextSettings = field(default_factory=TextSettings)
     policy: Policy = field(default_factory=lambda: Policy(PolicySettings()))
@@ -88,6 +92,8 @@ class Muse:
     image_settings: ImageSettings | None = None
     memory_settings: MemorySettings = field(default_factory=MemorySettings)
     commands: CommandRegistry = field(default_factory=CommandRegistry)
+    # [[text.models]] admins may pick per channel (/model); None: [text]'s model only.
+    models: TextModels | None = None
     # Pictures and documents posted with messages (core/chat/seeing.py).
     file_settings: FileSettings = field(default_factory=FileSettings)
     vision_engine: VisionEngine | None = None
@@ -102,7 +108,9 @@ class Muse:
     interrupting: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        self.admission = Admission(self.limits.queue_depth, self.text_settings.max_batch_size)
+        remote = self.text_settings.backend == "openai"
+        slots = self.text_settings.max_in_flight if remote else self.text_settings.max_batch_size
+        self.admission = Admission(self.limits.queue_depth, slots)
         self.quotas = Quotas(self.limits, self.policy, self.memory.connection)
         self.generations = Generations(self.memory.connection)
         self.seeing = Seeing(self.file_settings, self.memory)
@@ -154,13 +162,32 @@ class Muse:
 
     # -- chat -----------------------------------------------------------------------------
 
+    async def text_for(self, conversation: str) -> TextBackend:
+        """The text backend this conversation's /model choice names (else [text]'s)."""
+        if self.models is not None:
+            entry = self.models.get(await self.memory.get_channel_model(conversation))
+            if entry is not None:  # a name no longer configured: back to the default
+                return entry.backend
+        return self.text_engine
+
+    def forget_cached(self, conversation: str) -> None:
+        """Drop the conversation's cached prefix in every model (after /forget, /persona)."""
+        if self.models is not None:
+            self.models.forget(conversation)
+        else:
+            self.text_engine.forget(conversation)
+
     async def persona_for(self, conversation: str) -> str:
         return await self.memory.get_persona(conversation) or self.text_settings.system_prompt
 
-    async def adapter_for(self, conversation: str) -> str | None:
-        """The LoRA persona bound with /persona set --adapter, if the engine still has it."""
+    async def adapter_for(
+        self, conversation: str, engine: TextBackend | None = None
+    ) -> str | None:
+        """The LoRA persona bound with /persona set --adapter, if the engine (the
+        conversation's /model, else [text]'s) still has it."""
         return record.loaded_adapter(
-            await self.memory.get_persona_adapter(conversation), self.text_engine.adapters
+            await self.memory.get_persona_adapter(conversation),
+            (engine or self.text_engine).adapters,
         )
 
     async def handle_message(self, msg: Message, reply: Reply) -> Sent | None:
@@ -200,11 +227,15 @@ class Muse:
     async def _answer(self, msg: Message, reply: Reply, text: str, ticket: Ticket) -> Sent:
         if self.guard is not None:
             await self.guard.check_prompt(text, msg.conversation)
+        # The channel's /model (core/text/catalog.py) answers, and counts the budget.
+        engine = await self.text_for(channel_key(msg))
         budget = self.text_settings.prompt_tokens // 2  # for files' text
-        incoming = await self.seeing.read(msg, self.text_engine.tokenizer, budget)
+        incoming = await self.seeing.read(msg, engine.tokenizer, budget)
         # Summary, own turns, channel context and files' text (core/chat/recall.py).
-        key, prompt, persona, quoted = await self.recall.prompt(msg, text + incoming.blocks)
-        adapter = await self.adapter_for(key)
+        key, prompt, persona, quoted = await self.recall.prompt(
+            msg, text + incoming.blocks, engine
+        )
+        adapter = await self.adapter_for(key, engine)
         # Pictures (posted now, or earlier and still in the history) go to the vision model,
         # with the conversation's own turns.
         stored = await self.memory.recent(key, self.text_settings.history_messages)
@@ -235,20 +266,29 @@ class Muse:
             gen = generation_settings(self.text_settings)
             if text_prompt is None:
                 assert self.vision_engine is not None  # vision_plan made inputs for it
-                stream = self.vision_engine.stream(looking, gen)
+                stream = TextStream(self.vision_engine.stream(looking, gen))
             else:
-                stream = self.text_engine.stream(prompt.ids, gen, cache_key=key, adapter=adapter)
-            async for piece in stream:
-                if ticket.started is None:
-                    self.admission.start(ticket)
-                    metrics.first_token(time.monotonic() - ticket.arrived)
-                tokens += 1
-                yield piece
-                if self.interrupting.is_set():
-                    await stream.aclose()  # the engine drops the request at its next step
-                    yield INTERRUPTED_MARK
-                    return
-            if not tokens:
+                stream = engine.generate(prompt, gen, cache_key=key, adapter=adapter)
+            shown = 0
+            try:
+                async for piece in stream:
+                    if ticket.started is None:
+                        self.admission.start(ticket)
+                        metrics.first_token(time.monotonic() - ticket.arrived)
+                    shown += 1
+                    tokens = stream.tokens or shown
+                    yield piece
+                    if self.interrupting.is_set():
+                        await stream.aclose()  # the engine drops the request at its next step
+                        yield INTERRUPTED_MARK
+                        return
+            except StreamInterrupted as exc:  # kept as shown, and marked as cut short
+                log.warning("reply in %s cut short: %s", key, exc)
+                yield CUT_SHORT_MARK
+            finally:
+                # What the engine counted (a server's `usage`); pieces where it counts none.
+                tokens = stream.tokens or shown
+            if not shown:
                 yield EMPTY_REPLY
 
         async def moderated() -> AsyncIterator[str]:
@@ -270,7 +310,7 @@ class Muse:
             )
             # Kept for tuning where the text model answered (a prompt with pictures is not
             # a chat-messages record the feedback export can replay).
-            marks = (INTERRUPTED_MARK, EMPTY_REPLY)
+            marks = (INTERRUPTED_MARK, CUT_SHORT_MARK, EMPTY_REPLY)
             if text_prompt is not None and record.worth_keeping(final, marks):
                 await self.generations.record(
                     key,
@@ -281,7 +321,7 @@ class Muse:
                     authors=quoted,
                     persona=record.persona_label(persona, self.text_settings, adapter),
                     adapter=adapter,
-                    model=self.text_engine.model_name,
+                    model=engine.model_name,
                 )
         return sent
 
@@ -402,5 +442,8 @@ class Muse:
 
     async def close(self) -> None:
         await self.recall.close()  # summaries being written are dropped (turns stay stored)
+        if self.models is not None:
+            await self.models.close()
+        await self.text_engine.close()
         await self.arbiter.close()
         await self.memory.close()

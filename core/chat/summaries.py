@@ -14,15 +14,15 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from core.chat.prompt import Turn, count_tokens, render
+from core.chat.prompt import Prompt, Turn, chat_messages, count_tokens, render_messages
 from core.memory.channels import ChannelStore
 from core.memory.settings import MemorySettings
 from core.memory.store import StoredMessage
-from core.text.engine import TextEngine
+from core.text.backend import TextBackend
 from core.text.request import GenerationSettings
 from core.text.settings import TextSettings
 
-__all__ = ["Summarizer", "generate", "summary_ids"]
+__all__ = ["Summarizer", "generate", "summary_ids", "summary_messages"]
 
 log = logging.getLogger(__name__)
 SUMMARIZER = (
@@ -32,20 +32,27 @@ SUMMARIZER = (
 NO_SUMMARY = "(the model wrote no summary of the earlier conversation)"
 
 
-def summary_ids(
-    tokenizer: Any, previous: str | None, lines: Sequence[str], words: int
-) -> list[int]:
+def summary_messages(
+    previous: str | None, lines: Sequence[str], words: int
+) -> list[dict[str, str]]:
+    """The chat messages that ask for a summary (what a server-side engine is sent)."""
     parts = [f"Summary so far:\n{previous}\n"] if previous else []
     parts.append("Conversation:\n" + "\n".join(lines))
     parts.append(f"\nWrite the updated summary in at most {words} words.")
-    text = render(tokenizer, SUMMARIZER, [Turn("user", "\n".join(parts))])
+    return chat_messages(SUMMARIZER, [Turn("user", "\n".join(parts))])
+
+
+def summary_ids(
+    tokenizer: Any, previous: str | None, lines: Sequence[str], words: int
+) -> list[int]:
+    text = render_messages(tokenizer, summary_messages(previous, lines, words))
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-async def generate(engine: TextEngine, ids: list[int], max_new_tokens: int) -> str:
-    """The engine's whole answer to `ids`, greedy (summaries should not wander)."""
+async def generate(engine: TextBackend, prompt: Prompt, max_new_tokens: int) -> str:
+    """The engine's whole answer to `prompt`, greedy (summaries should not wander)."""
     gen = GenerationSettings(max_new_tokens, 0.0, 1.0)
-    pieces = [piece async for piece in engine.stream(ids, gen, cache_key=None)]
+    pieces = [piece async for piece in engine.generate(prompt, gen, cache_key=None)]
     return "".join(pieces).strip()
 
 
@@ -58,7 +65,7 @@ class Summarizer:
     def __init__(
         self,
         store: ChannelStore,
-        engine: TextEngine,
+        engine: TextBackend,
         text: TextSettings,
         settings: MemorySettings,
     ) -> None:
@@ -68,11 +75,15 @@ class Summarizer:
         self.settings = settings
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def request(self, conversation: str, through_id: int) -> None:
-        """Summarise `conversation` up to message `through_id`, off the reply's path."""
+    def request(
+        self, conversation: str, through_id: int, engine: TextBackend | None = None
+    ) -> None:
+        """Summarise `conversation` up to message `through_id`, off the reply's path, with
+        `engine` (the conversation's /model; default: [text]'s)."""
         if not self.settings.summaries or conversation in self._tasks:
             return
-        task = asyncio.create_task(self._run(conversation, through_id), name="summary")
+        run = self._run(conversation, through_id, engine or self.engine)
+        task = asyncio.create_task(run, name="summary")
         self._tasks[conversation] = task
         task.add_done_callback(lambda _: self._tasks.pop(conversation, None))
 
@@ -86,9 +97,9 @@ class Summarizer:
             task.cancel()
         await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
-    async def _run(self, conversation: str, through_id: int) -> None:
+    async def _run(self, conversation: str, through_id: int, engine: TextBackend) -> None:
         try:
-            while await self._step(conversation, through_id):
+            while await self._step(conversation, through_id, engine):
                 pass
         except asyncio.CancelledError:
             raise
@@ -97,14 +108,14 @@ class Summarizer:
             # stored, and the next prompt that drops them asks again.
             log.exception("summary of %s failed", conversation)
 
-    async def _step(self, conversation: str, through_id: int) -> bool:
+    async def _step(self, conversation: str, through_id: int, engine: TextBackend) -> bool:
         """Fold the next batch of unsummarised turns into the summary; False when done."""
         old = await self.store.summary(conversation)
         after = old.through_id if old else 0
         pending = await self.store.messages_between(conversation, after, through_id)
         if not pending:
             return False
-        tokenizer = self.engine.tokenizer
+        tokenizer = engine.tokenizer
         # A summary takes at most a quarter of the prompt, so turns still fit beside it.
         limit = min(self.settings.summary_tokens, max(16, self.text.prompt_tokens // 4))
         room = self.text.prompt_tokens - limit - 64  # the instructions and the template
@@ -118,12 +129,14 @@ class Summarizer:
             used += cost
         words = max(8, limit * 2 // 3)
         previous = old.content if old else None
-        ids = summary_ids(tokenizer, previous, [line_of(m) for m in batch], words)
+        lines = [line_of(m) for m in batch]
+        ids = summary_ids(tokenizer, previous, lines, words)
         ids = ids[-self.text.prompt_tokens :]  # one overlong turn must not break the engine
-        content = await generate(self.engine, ids, limit) or (old.content if old else NO_SUMMARY)
+        prompt = Prompt(ids, "", len(batch), 0, summary_messages(previous, lines, words))
+        content = await generate(engine, prompt, limit) or (old.content if old else NO_SUMMARY)
         oldest = min(m.created_at for m in batch)
         await self.store.save_summary(conversation, content, batch[-1].id, oldest)
         # The summary replaces those turns in the prompt: the cached prefix no longer fits.
-        self.engine.forget(conversation)
+        engine.forget(conversation)
         log.info("summary of %s now covers through message %d", conversation, batch[-1].id)
         return batch[-1].id < pending[-1].id

@@ -18,7 +18,9 @@ async def help_command(ctx: CommandContext, args: str) -> None:
 
 async def forget_command(ctx: CommandContext, args: str) -> None:
     ctx.muse.policy.require_forget(ctx.message)
-    removed = await ctx.muse.recall.forget(await ctx.muse.recall.scope(ctx.message))
+    scope = await ctx.muse.recall.scope(ctx.message)
+    removed = await ctx.muse.recall.forget(scope)
+    ctx.muse.forget_cached(scope.key)  # every model's cached prefix of it
     await ctx.reply.send(f"Forgot this conversation ({removed} messages).", ephemeral=True)
 
 
@@ -45,12 +47,12 @@ async def persona_command(ctx: CommandContext, args: str) -> None:
                 f"A persona can be at most {PERSONA_MAX_CHARS} characters (got {len(prompt)})."
             )
         await memory.set_persona(key, prompt, ctx.message.author_id, adapter)
-        ctx.muse.text_engine.forget(key)
+        ctx.muse.forget_cached(key)
         with_adapter = f" with adapter {adapter}" if adapter else ""
         await ctx.reply.send(f"Persona set for this conversation{with_adapter}.")
     elif action == "reset":
         await memory.reset_persona(key)
-        ctx.muse.text_engine.forget(key)
+        ctx.muse.forget_cached(key)
         await ctx.reply.send("Persona reset to the default.")
     else:
         raise OptionError(f"Unknown /persona action '{action}'; use set, show or reset.")

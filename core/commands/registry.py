@@ -25,7 +25,8 @@ from core.fair_use.quotas import Quotas
 from core.image.engine import ImageEngine
 from core.image.options import ImageSettings
 from core.memory.store import Memory
-from core.text.engine import TextEngine
+from core.text.backend import TextBackend
+from core.text.catalog import TextModels
 from core.text.settings import TextSettings
 from core.tuning.generations import Generations
 
@@ -37,7 +38,7 @@ class CommandHost(Protocol):
 
     memory: Memory
     recall: Recall
-    text_engine: TextEngine
+    text_engine: TextBackend
     text_settings: TextSettings
     policy: Policy
     moderator: Moderator
@@ -48,10 +49,15 @@ class CommandHost(Protocol):
     image_engine: ImageEngine | None
     image_settings: ImageSettings | None
     commands: CommandRegistry
+    models: TextModels | None
 
     def work(self, msg: Message, reply: Reply, kind: str) -> AbstractAsyncContextManager[Ticket]:
         """Admit one unit of GPU work (limits, queue, /cancel)."""
         ...
+
+    def forget_cached(self, conversation: str) -> None: ...
+
+    async def text_for(self, conversation: str) -> TextBackend: ...
 
     def cancel_requests(self, msg: Message) -> int:
         """Cancel the author's waiting and running requests; how many."""

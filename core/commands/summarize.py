@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from core.chat.history import PastMessage
-from core.chat.prompt import count_tokens
-from core.chat.summaries import summary_ids
+from core.chat.prompt import Prompt, count_tokens
+from core.chat.scope import channel_key
+from core.chat.summaries import summary_ids, summary_messages
 from core.commands.registry import CommandContext, CommandRegistry
 from core.errors import OptionError, UserError
 from core.text.request import GenerationSettings
@@ -83,17 +84,19 @@ async def summarize_command(ctx: CommandContext, args: str) -> None:
     if not said:
         await ctx.reply.send(f"Nothing was said in {where} that I can read.", ephemeral=True)
         return
-    engine, text = muse.text_engine, muse.text_settings
+    engine, text = await muse.text_for(channel_key(msg)), muse.text_settings
     room = text.prompt_tokens - text.max_new_tokens - 96  # instructions and template
     lines = newest_that_fit(engine.tokenizer, [line_of(m) for m in said], max(room, 1))
-    ids = summary_ids(engine.tokenizer, None, lines, max(20, text.max_new_tokens * 2 // 3))
+    words = max(20, text.max_new_tokens * 2 // 3)
+    ids = summary_ids(engine.tokenizer, None, lines, words)
+    prompt = Prompt(ids, "", len(lines), 0, summary_messages(None, lines, words))
     key = msg.conversation
     async with muse.work(msg, ctx.reply, "text") as ticket:
 
         async def pieces() -> AsyncIterator[str]:
             gen = GenerationSettings(text.max_new_tokens, 0.0, 1.0)
             wrote = False
-            async for piece in engine.stream(ids, gen, cache_key=None):
+            async for piece in engine.generate(prompt, gen, cache_key=None):
                 if ticket.started is None:
                     muse.admission.start(ticket)
                 wrote = True

@@ -254,6 +254,9 @@ class ImageEngine:
             self._runner = loop.create_task(self._run(), name="muse-images")
         return await request.future  # cancelling the caller drops its remaining slots
 
+    async def readiness(self) -> str:
+        return "ok" if self.pipe is not None else "loading"
+
     @property
     def queued_images(self) -> int:
         return sum(1 for s in self._pending if not s.request.future.done())

@@ -17,7 +17,7 @@ import random
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,9 +36,32 @@ class ImageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     enabled: bool = Field(True, description="load the image model and offer /imagine")
+    backend: Literal["local", "comfyui"] = Field(
+        "local",
+        description='"local": diffusers inside Muse; "comfyui": a ComfyUI server at '
+        "comfyui_url draws (its HTTP/WebSocket API)",
+    )
     model: str = Field(
         DEFAULT_IMAGE_MODEL,
-        description="diffusers text-to-image model id on the Hugging Face hub, or a folder",
+        description="diffusers text-to-image model id on the Hugging Face hub, or a folder "
+        '(backend = "comfyui": the checkpoint file name ComfyUI knows, e.g. '
+        'sd_xl_turbo_1.0_fp16.safetensors)',
+    )
+    comfyui_url: str = Field(
+        "", description='backend = "comfyui": the server, e.g. http://image-box:8188'
+    )
+    comfyui_workflow: str = Field(
+        "",
+        description='backend = "comfyui": a text-to-image workflow in ComfyUI\'s API format '
+        "with {{prompt}}, {{negative}}, {{seed}}, {{steps}}, {{width}}, {{height}}, "
+        "{{guidance}}, {{model}} where the values go (empty = Muse's own, one checkpoint, "
+        "KSampler euler)",
+    )
+    comfyui_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description='backend = "comfyui": give up on a picture that takes longer (queue included)',
     )
     device: Device = "auto"
     dtype: Dtype = "auto"
@@ -95,6 +118,8 @@ class ImageSettings(BaseModel):
     @model_validator(mode="after")
     def _defaults_within_maxima(self) -> Self:
         problems = []
+        if self.backend == "comfyui" and not self.comfyui_url.startswith(("http://", "https://")):
+            problems.append('backend = "comfyui" needs comfyui_url = "http://host:8188"')
         for name in ("steps", "width", "height", "guidance", "count"):
             default, most = getattr(self, name), getattr(self, f"max_{name}")
             if default > most:

@@ -225,6 +225,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX attachments_by_message ON attachments (message_id);
     """,
+    # 10: /model set: the text model a conversation uses (absent: [text]'s own). By name, so a
+    # name dropped from the config falls back to the default instead of failing.
+    """
+    CREATE TABLE channel_models (
+        conversation TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        set_by TEXT NOT NULL DEFAULT '',
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -430,6 +440,29 @@ class Memory:
         ) as cur:
             row = await cur.fetchone()
         return str(row[0]) if row and row[0] is not None else None
+
+    async def get_channel_model(self, conversation: str) -> str | None:
+        async with self._db.execute(
+            "SELECT model FROM channel_models WHERE conversation = ?", (conversation,)
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_channel_model(self, conversation: str, model: str, set_by: str) -> None:
+        await self._db.execute(
+            "INSERT INTO channel_models (conversation, model, set_by, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (conversation) DO UPDATE SET"
+            " model = excluded.model, set_by = excluded.set_by, updated_at = excluded.updated_at",
+            (conversation, model, set_by, time.time()),
+        )
+        await self._db.commit()
+
+    async def reset_channel_model(self, conversation: str) -> bool:
+        cur = await self._db.execute(
+            "DELETE FROM channel_models WHERE conversation = ?", (conversation,)
+        )
+        await self._db.commit()
+        return cur.rowcount > 0
 
     async def reset_persona(self, conversation: str) -> bool:
         cur = await self._db.execute("DELETE FROM personas WHERE conversation = ?", (conversation,))

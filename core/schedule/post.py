@@ -43,7 +43,7 @@ async def generate_text(muse: Muse, persona: str, prompt_text: str, where: str) 
         muse.text_settings.prompt_tokens,
         muse.text_settings.trim_chunk_turns,
     )
-    pieces = muse.text_engine.stream(prompt.ids, generation_settings(muse.text_settings))
+    pieces = muse.text_engine.generate(prompt, generation_settings(muse.text_settings))
     text = "".join([p async for p in muse.moderator.filter_stream(pieces, where)]).strip()
     if not text:
         raise RuntimeError("the text model produced an empty post")

@@ -15,9 +15,10 @@ breaks it, the engine logs why and serves through plain `generate` instead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import torch
@@ -30,6 +31,7 @@ from core.runtime.device import DeviceArbiter, is_oom, pick_device, pick_dtype
 from core.runtime.models import missing_folder, model_unavailable
 from core.text import check as text_check
 from core.text import cpu_matmul, kv, lora
+from core.text.backend import PromptInput, TextStream
 from core.text.batch import Batch
 from core.text.fallback import generate_one
 from core.text.prefix_cache import PrefixCache
@@ -175,6 +177,43 @@ class TextEngine:
         this turn's KV cache. `adapter` names a LoRA persona of `[[text.adapters]]` (None:
         the base model). Stopping iteration cancels the request at the next step.
         """
+        # aclosing: stopping this iterator stops the request now, not at garbage collection.
+        async with contextlib.aclosing(
+            self._pieces(self._submit(prompt_ids, gen, cache_key, adapter))
+        ) as it:
+            async for piece in it:
+                yield piece
+
+    def generate(
+        self,
+        prompt: PromptInput,
+        gen: GenerationSettings,
+        cache_key: str | None = None,
+        adapter: str | None = None,
+    ) -> TextStream:
+        """`stream` for the chat service (the TextBackend interface): the prompt's ids in,
+        a TextStream out whose `tokens` counts the tokens sampled so far."""
+        seq = self._submit(prompt.ids, gen, cache_key, adapter)
+
+        async def counted() -> AsyncGenerator[str, None]:
+            try:
+                async with contextlib.aclosing(self._pieces(seq)) as pieces:
+                    async for piece in pieces:
+                        out.tokens = len(seq.generated)
+                        yield piece
+            finally:
+                out.tokens = len(seq.generated)
+
+        out = TextStream(counted())
+        return out
+
+    def _submit(
+        self,
+        prompt_ids: list[int],
+        gen: GenerationSettings,
+        cache_key: str | None,
+        adapter: str | None = None,
+    ) -> Sequence:
         if adapter is not None and adapter not in self.adapters:
             known = ", ".join(self.adapters) or "none are configured"
             raise ValueError(f"unknown adapter {adapter!r} ([[text.adapters]]: {known})")
@@ -187,6 +226,9 @@ class TextEngine:
                 seq.generator.manual_seed(gen.seed)
             else:
                 seq.generator.seed()
+        return seq
+
+    async def _pieces(self, seq: Sequence) -> AsyncGenerator[str, None]:
         self._pending.append(seq)
         if self._runner is None or self._runner.done():
             self._runner = asyncio.get_running_loop().create_task(self._run(), name="muse-text")
@@ -200,6 +242,12 @@ class TextEngine:
                 yield item
         finally:
             seq.cancelled = True
+
+    async def readiness(self) -> str:
+        return "ok" if self.model is not None else "loading"
+
+    async def close(self) -> None:
+        """Nothing to let go of: the arbiter's owner closes the device thread."""
 
     def forget(self, cache_key: str) -> None:
         """Drop a conversation's cached prefixes (after /forget or a persona change)."""
