@@ -358,14 +358,12 @@ class Memory:
     async def add_attachments(
         self, message_id: int, conversation: str, files: list[StoredAttachment]
     ) -> None:
-        await self._db.executemany(
-            "INSERT INTO attachments (message_id, conversation, name, kind, url, size, text,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (message_id, conversation, f.name, f.kind, f.url, f.size, f.text, time.time())
-                for f in files
-            ],
-        )
+        for f in files:  # not executemany: see Generations.record
+            await self._db.execute(
+                "INSERT INTO attachments (message_id, conversation, name, kind, url, size, text,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (message_id, conversation, f.name, f.kind, f.url, f.size, f.text, time.time()),
+            )
         await self._db.commit()
 
     async def attachments_of(self, message_ids: list[int]) -> dict[int, list[StoredAttachment]]:

@@ -114,11 +114,15 @@ class Generations:
             ),
         )
         generation_id = int(cur.lastrowid or 0)
-        await self._db.executemany(
-            "INSERT OR IGNORE INTO generation_replies (platform_message_id, generation_id)"
-            " VALUES (?, ?)",
-            [(i, generation_id) for i in ids],
-        )
+        # One execute per id (a reply has one to a few): under a flood, sqlite3's
+        # executemany failed with "bad parameter or other API misuse" on this shared
+        # connection (test_isolation_fuzz.py::test_flood_of_500_mentions).
+        for reply_id in ids:
+            await self._db.execute(
+                "INSERT OR IGNORE INTO generation_replies (platform_message_id, generation_id)"
+                " VALUES (?, ?)",
+                (reply_id, generation_id),
+            )
         await self._db.commit()
         return generation_id
 
