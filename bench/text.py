@@ -21,6 +21,7 @@ from transformers import GenerationConfig
 from transformers.generation import BaseStreamer
 
 from core.runtime.device import DeviceArbiter
+from core.runtime.heap import freeze_startup_heap
 from core.runtime.loop_monitor import LoopMonitor
 from core.text.engine import GenerationSettings, TextEngine
 from core.text.settings import TextSettings
@@ -33,6 +34,7 @@ async def load_engine(model: str, quantization: str = "none") -> TextEngine:
     engine = TextEngine(settings, DeviceArbiter())
     await engine.load()
     engine.eos_ids = set()  # random weights: make every request generate its full length
+    freeze_startup_heap()  # as `muse run` does once its models are loaded
     return engine
 
 

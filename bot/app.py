@@ -31,6 +31,7 @@ from core.image.tiny import build_tiny_pipeline, default_tiny_image_dir
 from core.memory.store import Memory
 from core.runtime import metrics
 from core.runtime.device import DeviceArbiter
+from core.runtime.heap import freeze_startup_heap
 from core.runtime.loop_monitor import LoopMonitor
 from core.schedule.scheduler import Scheduler
 from core.text.backend import TextBackend
@@ -127,6 +128,7 @@ async def build_muse(
         vision_settings=config.vision,
         vision_missing=vision_missing,
     )
+    freeze_startup_heap()  # models loaded: later full collections skip all of it
     return health.muse
 
 
