@@ -180,9 +180,7 @@ class Muse:
     async def persona_for(self, conversation: str) -> str:
         return await self.memory.get_persona(conversation) or self.text_settings.system_prompt
 
-    async def adapter_for(
-        self, conversation: str, engine: TextBackend | None = None
-    ) -> str | None:
+    async def adapter_for(self, conversation: str, engine: TextBackend | None = None) -> str | None:
         """The LoRA persona bound with /persona set --adapter, if the engine (the
         conversation's /model, else [text]'s) still has it."""
         return record.loaded_adapter(
@@ -198,16 +196,30 @@ class Muse:
             return await self._handle_message(msg, reply)
 
     async def _handle_message(self, msg: Message, reply: Reply) -> Sent | None:
-        received, outcome = time.monotonic(), "rejected"
         text = msg.text.strip()
-        key = msg.conversation
-        try:
-            if not text and not msg.attachments:
-                return await reply.send("You mentioned me without a message — what should I say?")
-            text = text or ASK_ABOUT_FILES
-            self.moderator.check_prompt(text, key)
+        if not text and not msg.attachments:
+            received = time.monotonic()
+            sent = await reply.send("You mentioned me without a message — what should I say?")
+            metrics.request_finished(msg.platform, "text", "rejected", time.monotonic() - received)
+            return sent
+        text = text or ASK_ABOUT_FILES
+
+        async def answer() -> Sent:
+            self.moderator.check_prompt(text, msg.conversation)
             async with self.work(msg, reply, "text") as ticket:
-                sent = await self._answer(msg, reply, text, ticket)
+                return await self._answer(msg, reply, text, ticket)
+
+        what = f"reply to {msg.message_id} in {msg.conversation}"
+        return await self._replying(msg, reply, answer, what)
+
+    async def _replying(
+        self, msg: Message, reply: Reply, answer: Callable[[], Awaitable[Sent]], what: str
+    ) -> Sent | None:
+        """Run one text answer: refusals, /cancel and errors become replies; the outcome is
+        counted in the requests metric."""
+        received, outcome = time.monotonic(), "rejected"
+        try:
+            sent = await answer()
             outcome = "answered"
             return sent
         except UserError as exc:
@@ -220,7 +232,7 @@ class Muse:
             return None
         except Exception:
             outcome = "error"
-            return await self._apologize(reply, "reply to %s in %s", msg.message_id, key)
+            return await self._apologize(reply, "%s", what)
         finally:
             metrics.request_finished(msg.platform, "text", outcome, time.monotonic() - received)
 
@@ -232,9 +244,7 @@ class Muse:
         budget = self.text_settings.prompt_tokens // 2  # for files' text
         incoming = await self.seeing.read(msg, engine.tokenizer, budget)
         # Summary, own turns, channel context and files' text (core/chat/recall.py).
-        key, prompt, persona, quoted = await self.recall.prompt(
-            msg, text + incoming.blocks, engine
-        )
+        key, prompt, persona, quoted = await self.recall.prompt(msg, text + incoming.blocks, engine)
         adapter = await self.adapter_for(key, engine)
         # Pictures (posted now, or earlier and still in the history) go to the vision model,
         # with the conversation's own turns.
@@ -333,25 +343,12 @@ class Muse:
         if not self.policy.may_talk(msg):
             return None
         with request_scope():
-            received, outcome = time.monotonic(), "rejected"
-            try:
-                sent = await regen.regenerate(self, msg, reply, message_id)
-                outcome = "answered"
-                return sent
-            except UserError as exc:
-                outcome = outcome_of(exc)
-                return await reply.send(str(exc), ephemeral=True)
-            except asyncio.CancelledError:
-                outcome = "cancelled"
-                if not await self._cancelled(reply):
-                    raise
-                return None
-            except Exception:
-                outcome = "error"
-                return await self._apologize(reply, "regeneration in %s", msg.conversation)
-            finally:
-                seconds = time.monotonic() - received
-                metrics.request_finished(msg.platform, "text", outcome, seconds)
+            return await self._replying(
+                msg,
+                reply,
+                lambda: regen.regenerate(self, msg, reply, message_id),
+                f"regeneration in {msg.conversation}",
+            )
 
     async def regenerate_reaction(self, reaction: Reaction) -> None:
         """🔄 on one of Muse's replies: the new reply goes where that reply is."""
