@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from bench.text import PEERS
+from bot.logs import setup_logging
 
 TARGETS = {"concurrency": 0.35, "prefix": 0.10}
 PEER_TARGETS = {"muse_serial": 1.0, "muse_simultaneous": 0.25, "muse_staggered": 0.25}
@@ -24,6 +24,8 @@ PLATFORM_TARGETS = {"throughput": 3.0}
 
 
 def peer_lines(fig: dict[str, Any]) -> list[str]:
+    from bench.text import PEERS
+
     head = (
         f"peers: {fig['prompts']} prompts of ~{fig['history_tokens']} tokens, "
         f"{fig['new_tokens']} new tokens each, greedy; median of {len(fig['runs'])} rounds, "
@@ -245,7 +247,12 @@ def main() -> None:
         help="append this run (machine, time, every figure) as one JSON line ('' = don't)",
     )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    # The bot's logging, set before the model libraries are imported: their import-time
+    # chatter (torchao's skipped kernels) stays out, as in `muse run`.
+    setup_logging("warning")
+    from bot.app import quiet_model_loading
+
+    quiet_model_loading()
     # generate_batch warns that eos is off: on purpose, every peer generates its full length.
     logging.getLogger("ContinuousBatchingLogger").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
