@@ -23,7 +23,7 @@ from core.chat.timeline import Item, assemble
 from core.fair_use.policy import Policy
 from core.memory.channels import ChannelStore, Scope
 from core.memory.settings import MemorySettings
-from core.memory.store import Memory
+from core.memory.store import Memory, StoredMessage
 from core.text.backend import TextBackend
 from core.text.settings import TextSettings
 
@@ -37,6 +37,7 @@ class Recalled(NamedTuple):
     prompt: Prompt
     persona: str  # the system prompt it was built with
     authors: list[str]  # "platform:id" of everyone whose words it quotes
+    stored: list[StoredMessage]  # the conversation's newest messages, as read for it
 
 
 @dataclass
@@ -89,20 +90,15 @@ class Recall:
                 return custom
         return self.text.system_prompt
 
-    async def prompt(
-        self, msg: Message, text: str, engine: TextBackend | None = None
-    ) -> Recalled:
+    async def prompt(self, msg: Message, text: str, engine: TextBackend | None = None) -> Recalled:
         """The prompt for `text`, said by `msg`'s author, and the conversation it joins;
         counted with `engine`'s tokenizer (the conversation's /model; default: [text]'s)."""
         engine = engine or self.engine
         scope = await self.scope(msg)
         summary = await self.store.summary(scope.key)
         after = summary.through_id if summary else 0
-        recent = [
-            m
-            for m in await self.memory.recent(scope.key, self.text.history_messages)
-            if m.id > after
-        ]
+        stored = await self.memory.recent(scope.key, self.text.history_messages)
+        recent = [m for m in stored if m.id > after]
         extra = await self.references([m.id for m in recent]) if self.references else {}
         items = [
             Item(
@@ -133,7 +129,7 @@ class Recall:
         if assembled.dropped_ids:
             self.summarizer.request(scope.key, max(assembled.dropped_ids), engine)
         authors = [f"{msg.platform}:{a}" for a in assembled.authors]
-        return Recalled(scope.key, assembled.prompt, persona, authors)
+        return Recalled(scope.key, assembled.prompt, persona, authors, stored)
 
     async def _context(self, key: str, limit: int) -> list[Item]:
         since = time.time() - self.settings.context_max_age_hours * HOUR

@@ -244,11 +244,12 @@ class Muse:
         budget = self.text_settings.prompt_tokens // 2  # for files' text
         incoming = await self.seeing.read(msg, engine.tokenizer, budget)
         # Summary, own turns, channel context and files' text (core/chat/recall.py).
-        key, prompt, persona, quoted = await self.recall.prompt(msg, text + incoming.blocks, engine)
+        key, prompt, persona, quoted, stored = await self.recall.prompt(
+            msg, text + incoming.blocks, engine
+        )
         adapter = await self.adapter_for(key, engine)
         # Pictures (posted now, or earlier and still in the history) go to the vision model,
-        # with the conversation's own turns.
-        stored = await self.memory.recent(key, self.text_settings.history_messages)
+        # with the conversation's own turns (the ones Recall read).
         history, files = await self.seeing.history(stored)
         new = Turn("user", text + incoming.blocks, msg.display_name)
         looking = await self.seeing.vision_plan(

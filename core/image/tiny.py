@@ -10,7 +10,6 @@ through the production path — it is saved with `save_pretrained` and loaded ba
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,6 +31,8 @@ from transformers import (
     CLIPTokenizer,
     CLIPVisionConfig,
 )
+
+from core.runtime.user_cache import tiny_model_dir
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 MAX_TOKENS = 77  # CLIP's context length, so long prompts are truncated as in a real model
@@ -182,6 +183,4 @@ def build_tiny_pipeline(path: Path, seed: int = 0) -> Path:
 
 
 def default_tiny_image_dir() -> Path:
-    override = os.environ.get("MUSE_TINY_DIR")
-    base = Path(override) if override else Path.home() / ".cache" / "muse"
-    return base / "tiny-image-v1"
+    return tiny_model_dir("tiny-image-v1")

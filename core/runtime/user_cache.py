@@ -26,6 +26,14 @@ def cache_dir() -> Path:
     return Path(base) / "muse"
 
 
+def tiny_model_dir(name: str) -> Path:
+    """Where a tiny random test model is built: `$MUSE_TINY_DIR/name`, else
+    `~/.cache/muse/name` (the tests point MUSE_TINY_DIR at their own folder)."""
+    override = os.environ.get("MUSE_TINY_DIR")
+    base = Path(override) if override else Path.home() / ".cache" / "muse"
+    return base / name
+
+
 def read_json(name: str) -> dict[str, Any]:
     """The file's top-level object, or {} when it is missing or not a JSON object."""
     path = cache_dir() / name

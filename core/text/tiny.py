@@ -7,12 +7,13 @@ the same `from_pretrained` path a real model takes.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from core.runtime.user_cache import tiny_model_dir
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"]
 _WORDS = """
@@ -113,9 +114,7 @@ def save_random_llama(
 
 
 def default_tiny_dir() -> Path:
-    override = os.environ.get("MUSE_TINY_DIR")
-    base = Path(override) if override else Path.home() / ".cache" / "muse"
-    return base / "tiny-text-v1"
+    return tiny_model_dir("tiny-text-v1")
 
 
 def build_tiny_lora(base: Path, path: Path, seed: int = 1, rank: int = 4) -> Path:

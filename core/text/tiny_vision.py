@@ -9,7 +9,6 @@ the path a hub model takes. Its answers are random words.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -23,6 +22,7 @@ from transformers import (
     LlavaProcessor,
 )
 
+from core.runtime.user_cache import tiny_model_dir
 from core.text.tiny import build_tiny_tokenizer
 
 __all__ = ["VISION_CHAT_TEMPLATE", "build_tiny_vision_model", "default_tiny_vision_dir"]
@@ -108,6 +108,4 @@ def build_tiny_vision_model(path: Path, seed: int = 0) -> Path:
 
 
 def default_tiny_vision_dir() -> Path:
-    override = os.environ.get("MUSE_TINY_DIR")
-    base = Path(override) if override else Path.home() / ".cache" / "muse"
-    return base / "tiny-vision-v1"
+    return tiny_model_dir("tiny-vision-v1")
